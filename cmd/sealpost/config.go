@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is sealpost's configuration file (TOML). Every key is optional;
+// the zero file runs on the embedded defaults below.
+type Config struct {
+	DataDir   string   `toml:"data_dir"`
+	Hostname  string   `toml:"hostname"`
+	Domains   []string `toml:"domains"`
+	LogFormat string   `toml:"log_format"` // text or json
+	LogLevel  string   `toml:"log_level"`  // debug, info, warn, error
+
+	TLS struct {
+		Cert string `toml:"cert"`
+		Key  string `toml:"key"`
+	} `toml:"tls"`
+
+	IMAP struct {
+		Listen        string   `toml:"listen"`         // plaintext + STARTTLS; "" disables
+		TLSListen     string   `toml:"tls_listen"`     // implicit TLS; "" disables
+		IdleKeepalive Duration `toml:"idle_keepalive"` // "* OK Still here" interval during IDLE
+	} `toml:"imap"`
+
+	POP3 struct {
+		Listen    string `toml:"listen"`
+		TLSListen string `toml:"tls_listen"`
+	} `toml:"pop3"`
+
+	LMTP struct {
+		Socket             string `toml:"socket"` // unix socket; "" = <data_dir>/lmtp.sock
+		Listen             string `toml:"listen"` // TCP; "" disables
+		RecipientDelimiter string `toml:"recipient_delimiter"`
+	} `toml:"lmtp"`
+
+	Limits struct {
+		MaxMessageSize Size `toml:"max_message_size"`
+	} `toml:"limits"`
+
+	// DisableSocket is set by --lmtp-socket "" (no TOML key).
+	lmtpSocketOff bool
+}
+
+func defaultConfig() *Config {
+	c := &Config{DataDir: "./sealpost-data", Hostname: "localhost", LogFormat: "text", LogLevel: "info"}
+	c.IMAP.Listen = "127.0.0.1:1143"
+	c.IMAP.TLSListen = "127.0.0.1:1993"
+	c.IMAP.IdleKeepalive = Duration(2 * time.Minute)
+	c.POP3.Listen = "127.0.0.1:1110"
+	c.POP3.TLSListen = "127.0.0.1:1995"
+	c.LMTP.RecipientDelimiter = "+"
+	c.Limits.MaxMessageSize = 64 << 20
+	return c
+}
+
+// loadConfig reads a TOML file over the defaults. Unknown keys and bad
+// values are errors that name the key and its line.
+func loadConfig(path string) (*Config, error) {
+	c := defaultConfig()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	md, err := toml.Decode(string(data), c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("config %s: line %d: %s", path, pe.Position.Line, pe.Message)
+		}
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0]
+		return nil, fmt.Errorf("config %s: line %d: unknown key %q", path, keyLine(data, k), k.String())
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// keyLine finds the line of a (dotted) key: the first line assigning its
+// last part after its table header. BurntSushi/toml does not expose
+// positions of undecoded keys.
+func keyLine(data []byte, k toml.Key) int {
+	table := strings.Join(k[:len(k)-1], ".")
+	assign := regexp.MustCompile(`^\s*"?` + regexp.QuoteMeta(k[len(k)-1]) + `"?\s*=`)
+	header := regexp.MustCompile(`^\s*\[\s*([^\]]*?)\s*\]`)
+	cur := ""
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if m := header.FindStringSubmatch(line); m != nil {
+			cur = m[1]
+			if cur == k.String() {
+				return n
+			}
+			continue
+		}
+		if cur == table && assign.MatchString(line) {
+			return n
+		}
+	}
+	return 0
+}
+
+func (c *Config) validate() error {
+	for key, addr := range map[string]string{
+		"imap.listen": c.IMAP.Listen, "imap.tls_listen": c.IMAP.TLSListen,
+		"pop3.listen": c.POP3.Listen, "pop3.tls_listen": c.POP3.TLSListen, "lmtp.listen": c.LMTP.Listen,
+	} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("%s: bad address %q: %v", key, addr, err)
+		}
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log_format: %q is neither text nor json", c.LogFormat)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return fmt.Errorf("log_level: %w", err)
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return errors.New("tls: set both cert and key, or neither (to use a generated certificate)")
+	}
+	if c.DataDir == "" {
+		return errors.New("data_dir: must not be empty")
+	}
+	if c.LMTP.RecipientDelimiter != "" && len(c.LMTP.RecipientDelimiter) != 1 {
+		return fmt.Errorf("lmtp.recipient_delimiter: %q must be one character", c.LMTP.RecipientDelimiter)
+	}
+	if c.Limits.MaxMessageSize <= 0 {
+		return errors.New("limits.max_message_size: must be positive")
+	}
+	return nil
+}
+
+// Duration is a time.Duration written as "90s" or "2m" in TOML.
+type Duration time.Duration
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil || v < 0 {
+		return fmt.Errorf("bad duration %q (want e.g. \"90s\", \"2m\")", b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Size is a byte count written as 1048576, "512KB", "64MB" or "2GB"
+// (binary multiples).
+type Size int64
+
+func (s *Size) UnmarshalText(b []byte) error {
+	v, err := parseSize(string(b))
+	if err != nil {
+		return err
+	}
+	*s = Size(v)
+	return nil
+}
+
+func parseSize(str string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(str))
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"TB", 1 << 40}, {"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suf) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suf)), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 || n > (1<<62)/mult {
+		return 0, fmt.Errorf("bad size %q (want e.g. 1048576, \"512KB\", \"64MB\", \"2GB\")", str)
+	}
+	return n * mult, nil
+}

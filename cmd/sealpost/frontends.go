@@ -1,0 +1,54 @@
+package main
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"time"
+
+	"sealpost/imapd"
+	"sealpost/mailstore"
+	"sealpost/mailstore/login"
+	"sealpost/pop3d"
+)
+
+// startFrontends builds the IMAP and POP3 servers and binds their
+// listeners. Both share one login path, so throttling spans protocols.
+func startFrontends(cfg *Config, st *mailstore.Store, tc *tls.Config, log *slog.Logger,
+	bind func(name, network, addr string, serve func(net.Listener) error) error) ([]server, error) {
+	la := login.New(login.Options{Store: st, Domains: cfg.Domains, Logger: log.With("component", "login")})
+	var servers []server
+	if cfg.IMAP.Listen != "" || cfg.IMAP.TLSListen != "" {
+		im, err := imapd.New(imapd.Options{
+			Auth: la, TLSConfig: tc, Logger: log,
+			IdleKeepalive: time.Duration(cfg.IMAP.IdleKeepalive),
+			AppendLimit:   int64(cfg.Limits.MaxMessageSize),
+		})
+		if err != nil {
+			return nil, err
+		}
+		servers = append(servers, im)
+		if err := bind("imap", "tcp", cfg.IMAP.Listen, im.Serve); err != nil {
+			return nil, err
+		}
+		if err := bind("imaps", "tcp", cfg.IMAP.TLSListen, im.ServeTLS); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.POP3.Listen != "" || cfg.POP3.TLSListen != "" {
+		pp, err := pop3d.New(pop3d.Options{
+			Auth: pop3Auth{login: la}, TLSConfig: tc, Logger: log, Hostname: cfg.Hostname,
+		})
+		if err != nil {
+			return nil, err
+		}
+		servers = append(servers, pp)
+		if err := bind("pop3", "tcp", cfg.POP3.Listen, pp.Serve); err != nil {
+			return nil, err
+		}
+		if err := bind("pop3s", "tcp", cfg.POP3.TLSListen, pp.ServeTLS); err != nil {
+			return nil, err
+		}
+	}
+	return servers, nil
+}

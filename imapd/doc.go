@@ -1,0 +1,44 @@
+// Package imapd serves IMAP4rev1 (RFC 3501) and IMAP4rev2 (RFC 9051) over
+// the mailstore, using go-imap v2's imapserver (pinned to v2.0.0-beta.8) as
+// the protocol engine. It listens in two ways: plaintext with STARTTLS
+// (Serve) and implicit TLS (ServeTLS, RFC 8314).
+//
+// It never accepts a credential on a connection without TLS: before
+// STARTTLS the server advertises LOGINDISABLED and no AUTH= mechanism, and
+// LOGIN and AUTHENTICATE answer NO [PRIVACYREQUIRED] without looking at the
+// password. imapserver decides "TLS is on" by asserting that its net.Conn is
+// a *tls.Conn, so connection wrappers (byte counters, close tracking) always
+// sit under tls.Server, never over it. InsecureAuth stays false everywhere.
+//
+// # What imapd adds to imapserver
+//
+// imapserver is a protocol shell. imapd supplies:
+//
+//   - its own update tracker (updates.go) instead of imapserver's racy
+//     MailboxTracker: each selected session keeps the client's view of the
+//     mailbox (the UID list the client's sequence numbers refer to) and a
+//     queue of store events, and reports EXISTS/EXPUNGE/FETCH FLAGS from it;
+//   - read-only enforcement for EXAMINE (STORE, EXPUNGE, MOVE, implicit \Seen
+//     and the expunge of CLOSE never touch an examined mailbox);
+//   - FETCH served from metadata computed at delivery (mailstore/msgmeta)
+//     and bodies streamed from the stored file with exact literal sizes;
+//   - SEARCH over records, envelopes, headers and decoded text parts;
+//   - connection limits, a TLS handshake deadline, graceful Shutdown, slog.
+//
+// # Invariants
+//
+//   - The store's Watch callback only queues: it never blocks, never writes
+//     to a socket and never calls the store. Socket writes happen only on
+//     goroutines imapserver gives us (the command goroutine, or the IDLE
+//     goroutine while the command goroutine waits for DONE).
+//   - Sequence numbers in commands and responses refer to the session's own
+//     view. The view changes only when updates are written to the client:
+//     EXPUNGE shrinks it (never during FETCH, STORE or SEARCH), EXISTS grows
+//     it. Watch is registered before the Snapshot that seeds the view, and
+//     events the snapshot already reflects (Seq <= Snapshot.Seq) are dropped.
+//   - No client data (passwords, SASL exchanges, bodies) is ever logged, and
+//     imapserver's DebugWriter is never set.
+//
+// Known gaps: CONDSTORE/QRESYNC, ID, QUOTA, MULTIAPPEND and \Recent are not
+// implemented (imapserver beta.8 has no server side for them).
+package imapd

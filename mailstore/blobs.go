@@ -1,0 +1,252 @@
+package mailstore
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	bolt "go.etcd.io/bbolt"
+
+	"sealpost/mailstore/msgmeta"
+)
+
+// Message bodies are immutable files named by a random ID under
+// blobs/<first two hex digits>/. They are written to tmp/, fsynced, renamed
+// into place and the directory fsynced before any record points at them.
+
+func newBlobName() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (a *Account) blobPath(name string) string {
+	if len(name) < 3 {
+		return filepath.Join(a.dir, "blobs", "_", name)
+	}
+	return filepath.Join(a.dir, "blobs", name[:2], name)
+}
+
+// Open returns a message's body for reading. The file stays readable even
+// if the message is expunged while it is open. A message already expunged
+// gives ErrGone.
+func (a *Account) Open(m Message) (*os.File, error) {
+	f, err := os.Open(a.blobPath(m.Blob))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("open message %d: %w", m.UID, ErrGone)
+	}
+	return f, err
+}
+
+type newBlob struct {
+	name string
+	size int64
+	meta *msgmeta.Meta
+}
+
+// limitReader fails with ErrTooBig once more than n bytes were read, so an
+// over-size message is refused instead of silently truncated.
+type limitReader struct {
+	r io.Reader
+	n int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	if l.n < 0 {
+		return n, ErrTooBig
+	}
+	return n, err
+}
+
+// writeBlob streams r (line endings normalised to CRLF) into a new durable
+// body file, parsing its MIME metadata on the way.
+func (a *Account) writeBlob(r io.Reader) (*newBlob, error) {
+	f, err := os.CreateTemp(filepath.Join(a.dir, "tmp"), "new-")
+	if err != nil {
+		return nil, fmt.Errorf("write message: %w", err)
+	}
+	tmp := f.Name()
+	fail := func(err error) (*newBlob, error) {
+		f.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	src := &limitReader{r: msgmeta.NormalizeCRLF(r), n: a.store.opts.MaxMessageSize}
+	cw := &countWriter{w: bw}
+	meta, err := msgmeta.Parse(io.TeeReader(src, cw))
+	if err == nil {
+		err = cw.err
+	}
+	if err != nil {
+		if !errors.Is(err, ErrTooBig) {
+			err = fmt.Errorf("write message: %w", err)
+		}
+		return fail(err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fail(fmt.Errorf("write message: %w", err))
+	}
+	if err := f.Sync(); err != nil {
+		return fail(fmt.Errorf("write message: fsync: %w", err))
+	}
+	if err := f.Close(); err != nil {
+		return fail(fmt.Errorf("write message: %w", err))
+	}
+	name := newBlobName()
+	if err := a.placeBlob(name, func(dst string) error { return os.Rename(tmp, dst) }); err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	return &newBlob{name: name, size: cw.n, meta: meta}, nil
+}
+
+// placeBlob puts a file at blob name's path through put (a rename or a
+// link) and fsyncs the directory so the name survives a crash.
+func (a *Account) placeBlob(name string, put func(dst string) error) error {
+	dst := a.blobPath(name)
+	dir := filepath.Dir(dst)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("store message: %w", err)
+		}
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return err
+		}
+	}
+	if err := put(dst); err != nil {
+		return fmt.Errorf("store message: %w", err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("fsync dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// linkBlob makes a new name for an existing body (COPY): a hard link, or a
+// copy where links are not possible.
+func (a *Account) linkBlob(src string) (string, error) {
+	name := newBlobName()
+	err := a.placeBlob(name, func(dst string) error {
+		if err := os.Link(a.blobPath(src), dst); err == nil {
+			return nil
+		}
+		return copyFile(a.blobPath(src), dst)
+	})
+	return name, err
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(dst)
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		os.Remove(dst)
+		return err
+	}
+	return out.Close()
+}
+
+func (a *Account) removeBlobs(names []string) {
+	for _, n := range names {
+		if err := os.Remove(a.blobPath(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			a.store.log.Warn("remove message file", "user", a.user.Name, "err", err)
+		}
+	}
+}
+
+type countWriter struct {
+	w   io.Writer
+	n   int64
+	err error
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	c.err = err
+	return n, err
+}
+
+// cleanOrphans removes partly written files and body files no record
+// refers to (left by a crash between writing a body and its commit, or
+// between an expunge's commit and the file removal). It runs when the
+// account is opened, before any write can be in flight.
+func (a *Account) cleanOrphans() error {
+	tmp := filepath.Join(a.dir, "tmp")
+	ents, err := os.ReadDir(tmp)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		os.Remove(filepath.Join(tmp, e.Name()))
+	}
+	used := map[string]bool{}
+	err = a.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktMboxes).ForEach(func(k, _ []byte) error {
+			m, err := openMbox(tx, MailboxID(binary.BigEndian.Uint64(k)))
+			if err != nil {
+				return err
+			}
+			return m.msgs().ForEach(func(_, v []byte) error {
+				r, err := decodeRecord(v)
+				if err != nil {
+					return err
+				}
+				used[r.blob] = true
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		return err
+	}
+	var orphans []string
+	err = filepath.WalkDir(filepath.Join(a.dir, "blobs"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if !used[d.Name()] {
+			orphans = append(orphans, d.Name())
+		}
+		return nil
+	})
+	if len(orphans) > 0 {
+		a.store.log.Info("removing orphaned message files", "user", a.user.Name, "count", len(orphans))
+		a.removeBlobs(orphans)
+	}
+	return err
+}

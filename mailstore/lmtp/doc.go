@@ -1,0 +1,11 @@
+// Package lmtp is Sealpost's delivery inlet: an LMTP server (RFC 2033) on a
+// unix socket or TCP that MTAs such as Postfix hand mail to.
+//
+// After DATA it answers once per recipient, and 250 only once that
+// recipient's copy is durable in the store. Unknown users get 550 5.1.1,
+// a full mailbox 452 4.2.2, and any store failure 451 4.3.0 so the MTA
+// retries; the mapping lives in errors.go. go-smtp would turn a plain Go
+// error into a permanent 554, so every error is mapped.
+//
+// It also holds the LMTP client side used by `sealpost deliver`.
+package lmtp

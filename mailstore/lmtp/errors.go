@@ -1,0 +1,40 @@
+package lmtp
+
+import (
+	"errors"
+
+	"github.com/emersion/go-smtp"
+
+	"sealpost/mailstore"
+)
+
+var (
+	errUnknownUser = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	errBadDomain   = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 2}, Message: "Domain not handled here"}
+	errBadAddress  = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Malformed recipient address"}
+	errOverQuota   = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full"}
+	errTooBig      = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
+	errTemp        = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure, try again later"}
+	errNoSender    = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "MAIL FROM first"}
+)
+
+// toSMTP maps a store error to the LMTP reply. Unexpected errors become a
+// temporary failure so the MTA keeps the message and retries; their text
+// never reaches the MTA.
+func toSMTP(err error) error {
+	var se *smtp.SMTPError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se):
+		return se
+	case errors.Is(err, mailstore.ErrNoSuchUser):
+		return errUnknownUser
+	case errors.Is(err, mailstore.ErrOverQuota):
+		return errOverQuota
+	case errors.Is(err, mailstore.ErrTooBig), errors.Is(err, smtp.ErrDataTooLarge):
+		return errTooBig
+	default:
+		return errTemp
+	}
+}

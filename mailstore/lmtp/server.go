@@ -1,0 +1,268 @@
+package lmtp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"sealpost/mailstore"
+)
+
+// Store is what the inlet needs from the mail store.
+type Store interface {
+	LookupUser(ctx context.Context, name string) (mailstore.User, error)
+	Deliver(ctx context.Context, user string, r io.Reader) (mailstore.AppendResult, error)
+	MaxMessageSize() int64
+}
+
+// Options configure the LMTP server.
+type Options struct {
+	Store Store // required
+	// Domains accepted in recipient addresses (case-insensitive). Empty:
+	// any domain, which suits an MTA that already decided the mail is ours.
+	Domains []string
+	// RecipientDelimiter separates the user from a tag ("ann+lists@x"
+	// delivers to ann). Empty: "+". Set to "-" or similar to change it.
+	RecipientDelimiter string
+	Hostname           string        // LHLO greeting name; empty: "localhost"
+	MaxMessageSize     int64         // zero: the store's maximum
+	MaxRecipients      int           // zero: 100
+	Timeout            time.Duration // per read and write; zero: 5 min (RFC 5321 §4.5.3.2)
+	SpoolDir           string        // where large messages are buffered; empty: os.TempDir()
+	Logger             *slog.Logger  // nil: discard
+}
+
+// Server is an LMTP server. Serve it on as many listeners as needed.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+	smtp *smtp.Server
+	conn atomic.Uint64
+}
+
+// New checks opts and returns a server.
+func New(opts Options) (*Server, error) {
+	if opts.Store == nil {
+		return nil, errors.New("lmtp: Store is required")
+	}
+	if opts.RecipientDelimiter == "" {
+		opts.RecipientDelimiter = "+"
+	}
+	if opts.Hostname == "" {
+		opts.Hostname = "localhost"
+	}
+	if opts.MaxMessageSize <= 0 || opts.MaxMessageSize > opts.Store.MaxMessageSize() {
+		opts.MaxMessageSize = opts.Store.MaxMessageSize()
+	}
+	if opts.MaxRecipients <= 0 {
+		opts.MaxRecipients = 100
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{opts: opts, log: opts.Logger.With("proto", "lmtp")}
+	srv := smtp.NewServer(s)
+	srv.LMTP = true
+	srv.Domain = opts.Hostname
+	srv.MaxMessageBytes = opts.MaxMessageSize
+	srv.MaxRecipients = opts.MaxRecipients
+	srv.MaxLineLength = 2000
+	srv.ReadTimeout = opts.Timeout
+	srv.WriteTimeout = opts.Timeout
+	srv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
+	s.smtp = srv
+	return s, nil
+}
+
+// Serve accepts LMTP connections on l until Shutdown or Close.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.smtp.Serve(l)
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting and waits for sessions to end (or ctx).
+func (s *Server) Shutdown(ctx context.Context) error { return s.smtp.Shutdown(ctx) }
+
+// Close stops the server at once.
+func (s *Server) Close() error { return s.smtp.Close() }
+
+// NewSession implements smtp.Backend; go-smtp calls it at LHLO.
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{s: s, log: s.log.With("conn", s.conn.Add(1))}, nil
+}
+
+type recipient struct {
+	addr string // exactly as given in RCPT TO, the key for SetStatus
+	user string
+}
+
+type session struct {
+	s     *Server
+	log   *slog.Logger
+	from  *string
+	rcpts []recipient
+}
+
+var _ smtp.LMTPSession = (*session)(nil)
+
+func (ss *session) Reset()        { ss.from, ss.rcpts = nil, nil }
+func (ss *session) Logout() error { return nil }
+
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	if opts != nil && opts.Size > ss.s.opts.MaxMessageSize {
+		return errTooBig
+	}
+	ss.from = &from
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if ss.from == nil {
+		return errNoSender
+	}
+	user, err := ss.s.userOf(to)
+	if err != nil {
+		return err
+	}
+	if _, err := ss.s.opts.Store.LookupUser(context.Background(), user); err != nil {
+		if !errors.Is(err, mailstore.ErrNoSuchUser) {
+			ss.log.Error("look up recipient", "err", err)
+		}
+		return toSMTP(err)
+	}
+	ss.rcpts = append(ss.rcpts, recipient{addr: to, user: user})
+	return nil
+}
+
+// userOf maps a recipient address to a store user: the local part before
+// the recipient delimiter, for an accepted domain ("localhost" and the
+// server's host name are always its own).
+func (s *Server) userOf(addr string) (string, error) {
+	local, domain, hasAt := strings.Cut(addr, "@")
+	if local == "" || hasAt && domain == "" || strings.ContainsAny(addr, " \t\r\n<>") {
+		return "", errBadAddress
+	}
+	if domain != "" && len(s.opts.Domains) > 0 && !containsFold(s.opts.Domains, domain) &&
+		!strings.EqualFold(domain, "localhost") && !strings.EqualFold(domain, s.opts.Hostname) {
+		return "", errBadDomain
+	}
+	if i := strings.Index(local, s.opts.RecipientDelimiter); i > 0 {
+		local = local[:i]
+	}
+	u, err := mailstore.NormalizeUser(local)
+	if err != nil {
+		return "", errUnknownUser
+	}
+	return u, nil
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// Data is used only by plain SMTP; LMTPData handles LMTP.
+func (ss *session) Data(r io.Reader) error {
+	return errTemp
+}
+
+func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	start := time.Now()
+	sp := &spool{dir: ss.s.opts.SpoolDir}
+	defer sp.close()
+	if _, err := io.Copy(sp, r); err != nil {
+		if !errors.Is(err, smtp.ErrDataTooLarge) {
+			ss.log.Warn("read message", "err", err)
+		}
+		return toSMTP(err)
+	}
+	for _, rc := range ss.rcpts {
+		body, err := sp.reader()
+		if err == nil {
+			hdr := fmt.Sprintf("Return-Path: <%s>\r\nDelivered-To: %s\r\n", *ss.from, rc.addr)
+			_, err = ss.s.opts.Store.Deliver(context.Background(), rc.user, io.MultiReader(strings.NewReader(hdr), body))
+		}
+		reply := toSMTP(err)
+		if reply == errTemp {
+			ss.log.Error("deliver", "user", rc.user, "err", err)
+		} else {
+			ss.log.Info("deliver", "user", rc.user, "size", sp.size, "result", replyCode(reply), "dur", time.Since(start))
+		}
+		status.SetStatus(rc.addr, reply)
+	}
+	return nil
+}
+
+func replyCode(err error) int {
+	if se, ok := err.(*smtp.SMTPError); ok {
+		return se.Code
+	}
+	return 250
+}
+
+// spool keeps a message in memory up to spoolMem bytes and in an unlinked
+// temp file beyond, so each recipient's delivery can re-read it.
+type spool struct {
+	dir  string
+	buf  bytes.Buffer
+	f    *os.File
+	size int64
+}
+
+const spoolMem = 1 << 20
+
+func (s *spool) Write(p []byte) (int, error) {
+	s.size += int64(len(p))
+	if s.f == nil && s.buf.Len()+len(p) <= spoolMem {
+		return s.buf.Write(p)
+	}
+	if s.f == nil {
+		f, err := os.CreateTemp(s.dir, "lmtp-spool-")
+		if err != nil {
+			return 0, fmt.Errorf("spool: %w", err)
+		}
+		os.Remove(f.Name())
+		s.f = f
+		if _, err := s.f.Write(s.buf.Bytes()); err != nil {
+			return 0, fmt.Errorf("spool: %w", err)
+		}
+		s.buf = bytes.Buffer{}
+	}
+	return s.f.Write(p)
+}
+
+func (s *spool) reader() (io.Reader, error) {
+	if s.f == nil {
+		return bytes.NewReader(s.buf.Bytes()), nil
+	}
+	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	return s.f, nil
+}
+
+func (s *spool) close() {
+	if s.f != nil {
+		s.f.Close()
+	}
+}

@@ -1,0 +1,316 @@
+package mailstore
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"sealpost/mailstore/msgmeta"
+)
+
+// AppendOptions are APPEND's optional arguments.
+type AppendOptions struct {
+	Flags        []string
+	InternalDate time.Time // zero: now
+}
+
+// AppendResult says where an appended message landed (RFC 4315 APPENDUID).
+type AppendResult struct {
+	Mailbox     MailboxID
+	UIDValidity uint32
+	Message     Message
+}
+
+// Deliver stores a message in the named user's INBOX. It returns once the
+// message is durable. Errors: ErrNoSuchUser, ErrOverQuota, ErrTooBig, or a
+// storage failure.
+func (s *Store) Deliver(ctx context.Context, user string, r io.Reader) (AppendResult, error) {
+	a, err := s.Account(ctx, user)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return a.Append(ctx, Inbox, r, AppendOptions{})
+}
+
+// Append stores a message in a mailbox and returns once it is durable.
+func (a *Account) Append(ctx context.Context, mailbox string, r io.Reader, opts AppendOptions) (AppendResult, error) {
+	name, err := NormalizeMailbox(mailbox)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	// Fail fast when the mailbox is missing or the account is full, before
+	// reading what may be a large body.
+	if _, err := a.Mailbox(ctx, name); err != nil {
+		return AppendResult{}, err
+	}
+	if used, quota, err := a.Usage(); err == nil && quota > 0 && used >= quota {
+		return AppendResult{}, fmt.Errorf("append to %s: %w", name, ErrOverQuota)
+	}
+	nb, err := a.writeBlob(r)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	now := time.Now().UTC()
+	idate := opts.InternalDate
+	if idate.IsZero() {
+		idate = now
+	}
+	bits, kws := splitFlags(opts.Flags)
+	rec := record{bits: bits, keywords: kws, internal: idate.UTC(), saved: now, size: nb.size, blob: nb.name}
+	env := msgmeta.EncodeEnvelope(&nb.meta.Envelope)
+	part := msgmeta.EncodePart(&nb.meta.Root)
+	var res AppendResult
+	err = a.write(func(w *wtx) error {
+		m, err := lookupMbox(w.tx, name)
+		if err != nil {
+			return err
+		}
+		if err := w.checkQuota(nb.size); err != nil {
+			return fmt.Errorf("append to %s: %w", name, err)
+		}
+		r := rec
+		uid, err := w.insert(m, &r, env, part)
+		if err != nil {
+			return err
+		}
+		res = AppendResult{Mailbox: m.id, UIDValidity: m.info.UIDValidity, Message: r.message(uid)}
+		return nil
+	})
+	if err != nil {
+		a.removeBlobs([]string{nb.name})
+		return AppendResult{}, err
+	}
+	return res, nil
+}
+
+func (w *wtx) checkQuota(add int64) error {
+	q := w.a.quota.Load()
+	if q <= 0 {
+		return nil
+	}
+	used := int64(getU64(w.meta(), keyBytes)) + w.bytesDelta
+	if used+add > q {
+		return ErrOverQuota
+	}
+	return nil
+}
+
+// insert adds a record under the mailbox's next UID and updates counters.
+func (w *wtx) insert(m *mbox, r *record, env, part []byte) (UID, error) {
+	uid := UID(m.info.UIDNext)
+	if uid == 0 || m.info.UIDNext == ^uint32(0) {
+		return 0, fmt.Errorf("mailbox %q: UID space exhausted", m.info.Name)
+	}
+	r.modseq = w.nextModSeq()
+	k := uidKey(uid)
+	if err := m.msgs().Put(k, r.encode()); err != nil {
+		return 0, err
+	}
+	if err := m.b.Bucket(bktEnv).Put(k, env); err != nil {
+		return 0, err
+	}
+	if err := m.b.Bucket(bktPart).Put(k, part); err != nil {
+		return 0, err
+	}
+	m.info.UIDNext++
+	m.info.Messages++
+	if r.bits&bitSeen == 0 {
+		m.info.Unseen++
+	}
+	if r.bits&bitDeleted != 0 {
+		m.info.Deleted++
+	}
+	m.info.Size += r.size
+	m.info.HighestModSeq = r.modseq
+	w.bytesDelta += r.size
+	w.emit(MessageAdded{Mailbox: m.id, Message: r.message(uid)})
+	return uid, m.save()
+}
+
+// remove deletes a message record and returns it; the caller decides what
+// happens to the body file.
+func (w *wtx) remove(m *mbox, uid UID) (record, bool, error) {
+	k := uidKey(uid)
+	v := m.msgs().Get(k)
+	if v == nil {
+		return record{}, false, nil
+	}
+	r, err := decodeRecord(v)
+	if err != nil {
+		return r, false, fmt.Errorf("mailbox %q uid %d: %w", m.info.Name, uid, err)
+	}
+	for _, b := range [][]byte{bktMsgs, bktEnv, bktPart} {
+		if err := m.b.Bucket(b).Delete(k); err != nil {
+			return r, false, err
+		}
+	}
+	m.info.Messages--
+	if r.bits&bitSeen == 0 && m.info.Unseen > 0 {
+		m.info.Unseen--
+	}
+	if r.bits&bitDeleted != 0 && m.info.Deleted > 0 {
+		m.info.Deleted--
+	}
+	m.info.Size -= r.size
+	m.info.HighestModSeq = w.nextModSeq()
+	w.bytesDelta -= r.size
+	return r, true, nil
+}
+
+// FetchWant selects the parsed metadata Fetch returns besides the record.
+type FetchWant struct {
+	Envelope  bool
+	Structure bool
+}
+
+const fetchChunk = 1024
+
+// Fetch calls fn for each existing message among uids (ascending; nil means
+// all), in UID order. Records are read in short transactions of up to 1024
+// messages and fn runs outside any transaction, so a slow client never
+// holds the database.
+func (a *Account) Fetch(ctx context.Context, id MailboxID, uids []UID, want FetchWant, fn func(*MessageMeta) error) error {
+	var after UID // for uids == nil: resume after this UID
+	for i := 0; uids == nil || i < len(uids); {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		batch := make([]MessageMeta, 0, fetchChunk)
+		err := a.db.View(func(tx *bolt.Tx) error {
+			m, err := openMbox(tx, id)
+			if err != nil {
+				return err
+			}
+			msgs, env, part := m.msgs(), m.b.Bucket(bktEnv), m.b.Bucket(bktPart)
+			add := func(k, v []byte) error {
+				r, err := decodeRecord(v)
+				if err != nil {
+					return fmt.Errorf("mailbox %q: %w", m.info.Name, err)
+				}
+				mm := MessageMeta{Message: r.message(UID(binary.BigEndian.Uint32(k)))}
+				if want.Envelope {
+					e, err := msgmeta.DecodeEnvelope(env.Get(k))
+					if err == nil {
+						mm.Envelope = &e
+					}
+				}
+				if want.Structure {
+					p, err := msgmeta.DecodePart(part.Get(k))
+					if err == nil {
+						mm.Structure = &p
+					}
+				}
+				batch = append(batch, mm)
+				return nil
+			}
+			if uids == nil {
+				c := msgs.Cursor()
+				k, v := c.Seek(uidKey(after + 1))
+				for ; k != nil && len(batch) < fetchChunk; k, v = c.Next() {
+					if err := add(k, v); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			for ; i < len(uids) && len(batch) < fetchChunk; i++ {
+				k := uidKey(uids[i])
+				if v := msgs.Get(k); v != nil {
+					if err := add(k, v); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for j := range batch {
+			if err := fn(&batch[j]); err != nil {
+				return err
+			}
+		}
+		if uids == nil {
+			if len(batch) < fetchChunk {
+				return nil
+			}
+			after = batch[len(batch)-1].UID
+		}
+	}
+	return nil
+}
+
+// SetFlags changes the flags of the given messages and returns every one of
+// them that still exists, with its flags after the change. Messages whose
+// flags did not change keep their MODSEQ and produce no event.
+func (a *Account) SetFlags(ctx context.Context, id MailboxID, uids []UID, op FlagOp, flags []string) ([]Message, error) {
+	bits, kws := splitFlags(flags)
+	var out []Message
+	err := a.write(func(w *wtx) error {
+		out = out[:0]
+		m, err := openMbox(w.tx, id)
+		if err != nil {
+			return err
+		}
+		var changed []Message
+		for _, uid := range uids {
+			k := uidKey(uid)
+			v := m.msgs().Get(k)
+			if v == nil {
+				continue
+			}
+			r, err := decodeRecord(v)
+			if err != nil {
+				return err
+			}
+			nb, nk := applyFlags(r.bits, r.keywords, op, bits, kws)
+			if nb != r.bits || !slices.Equal(nk, r.keywords) {
+				if r.bits&bitSeen == 0 && nb&bitSeen != 0 {
+					m.info.Unseen--
+				} else if r.bits&bitSeen != 0 && nb&bitSeen == 0 {
+					m.info.Unseen++
+				}
+				if r.bits&bitDeleted == 0 && nb&bitDeleted != 0 {
+					m.info.Deleted++
+				} else if r.bits&bitDeleted != 0 && nb&bitDeleted == 0 {
+					m.info.Deleted--
+				}
+				r.bits, r.keywords, r.modseq = nb, nk, w.nextModSeq()
+				m.info.HighestModSeq = r.modseq
+				if err := m.msgs().Put(k, r.encode()); err != nil {
+					return err
+				}
+				changed = append(changed, r.message(uid))
+			}
+			out = append(out, r.message(uid))
+		}
+		if len(changed) > 0 {
+			w.emit(FlagsChanged{Mailbox: m.id, Messages: changed})
+			return m.save()
+		}
+		return nil
+	})
+	return out, err
+}
+
+func applyFlags(cur flagBits, curKw []string, op FlagOp, bits flagBits, kws []string) (flagBits, []string) {
+	switch op {
+	case FlagsReplace:
+		return bits, kws
+	case FlagsAdd:
+		_, nk := splitFlags(append(slices.Clone(curKw), kws...))
+		return cur | bits, nk
+	default: // FlagsRemove
+		nk := slices.DeleteFunc(slices.Clone(curKw), func(k string) bool {
+			return slices.ContainsFunc(kws, func(x string) bool { return strings.EqualFold(x, k) })
+		})
+		return cur &^ bits, nk
+	}
+}

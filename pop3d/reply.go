@@ -1,0 +1,120 @@
+package pop3d
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"time"
+)
+
+// writeTimeout bounds each write to the socket. It is per write call (at most
+// one bufio buffer), so a long RETR on a slow link is not cut off as a whole.
+const writeTimeout = time.Minute
+
+// deadlineWriter sets a fresh write deadline before every write. It sits
+// below the bufio.Writer only; c.nc itself stays the bare *tls.Conn or TCP
+// conn, so the TLS predicate keeps working.
+type deadlineWriter struct {
+	nc net.Conn
+	d  time.Duration
+}
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	if err := w.nc.SetWriteDeadline(time.Now().Add(w.d)); err != nil {
+		return 0, err
+	}
+	return w.nc.Write(p)
+}
+
+// ok writes a single-line positive reply. Write errors stick in the
+// bufio.Writer and surface at the next flush.
+func (c *conn) ok(format string, args ...any) {
+	c.bw.WriteString("+OK")
+	if format != "" {
+		c.bw.WriteByte(' ')
+		fmt.Fprintf(c.bw, format, args...)
+	}
+	c.bw.WriteString("\r\n")
+}
+
+// fail writes a -ERR reply with its response code (RFC 2449 §8).
+func (c *conn) fail(e *respError) {
+	c.bw.WriteString("-ERR ")
+	if e.code != "" {
+		c.bw.WriteString("[" + e.code + "] ")
+	}
+	c.bw.WriteString(e.text)
+	c.bw.WriteString("\r\n")
+}
+
+// multiline writes a +OK line, the given lines dot-stuffed and the final ".".
+// A write failure is fatal to the connection.
+func (c *conn) multiline(first string, lines []string) error {
+	c.ok("%s", first)
+	dw := textproto.NewWriter(c.bw).DotWriter()
+	for _, l := range lines {
+		io.WriteString(dw, l)
+		io.WriteString(dw, "\r\n")
+	}
+	if err := dw.Close(); err != nil {
+		return fatalError{err}
+	}
+	return nil
+}
+
+// streamBody copies a message through a dot-stuffing writer (RFC 1939 §3:
+// lines starting with "." get another "."). textproto's DotWriter also turns
+// a bare LF into CRLF and ends an unterminated last line. The body is never
+// held in memory as a whole. limit < 0 copies everything; otherwise the
+// header, the blank line and limit body lines (TOP, RFC 1939 §7).
+func (c *conn) streamBody(body io.Reader, limit int) error {
+	dw := textproto.NewWriter(c.bw).DotWriter()
+	var err error
+	if limit < 0 {
+		_, err = io.Copy(dw, body)
+	} else {
+		err = copyTop(dw, body, limit)
+	}
+	if err != nil {
+		return err
+	}
+	return dw.Close()
+}
+
+// copyTop copies the header, the blank line that ends it, and at most n
+// lines of the body, line by line with bounded memory.
+func copyTop(w io.Writer, r io.Reader, n int) error {
+	br := bufio.NewReaderSize(r, 4096)
+	inHeader, lineStart, lines := true, true, 0
+	for {
+		if !inHeader && lineStart && lines >= n {
+			return nil
+		}
+		frag, err := br.ReadSlice('\n')
+		if len(frag) > 0 {
+			if _, werr := w.Write(frag); werr != nil {
+				return werr
+			}
+		}
+		switch err {
+		case nil:
+			if inHeader {
+				if lineStart && (bytes.Equal(frag, []byte("\r\n")) || bytes.Equal(frag, []byte("\n"))) {
+					inHeader = false
+				}
+			} else {
+				lines++
+			}
+			lineStart = true
+		case bufio.ErrBufferFull:
+			lineStart = false
+		case io.EOF:
+			return nil
+		default:
+			return err
+		}
+	}
+}
