@@ -12,8 +12,8 @@
 // Semantics kept from RFC 1939:
 //   - The maildrop is the INBOX snapshot taken at login; later deliveries
 //     are not shown in the session. Message numbers never shift.
-//   - LIST and STAT report Message.Size, the stored octets with CRLF line
-//     endings; RETR dot-stuffs on the wire, which the count excludes.
+//   - LIST and STAT report the octets RETR sends before dot-stuffing: the
+//     stored CRLF octets, plus the CRLF that ends an unterminated last line.
 //   - DELE only marks. QUIT from TRANSACTION enters UPDATE and deletes the
 //     marked messages in one atomic Maildrop.Delete. A dropped connection,
 //     a timeout or a server shutdown deletes nothing.

@@ -158,6 +158,9 @@ func (d *memDrop) Lock(ctx context.Context) ([]Message, error) {
 			UID:  m.uid,
 			UIDL: fmt.Sprintf("%08x%08x", d.box.uidValidity, m.uid),
 			Size: int64(len(m.body)),
+			// As the real adapter: the stored octets say whether RETR
+			// must end the last line.
+			Unterminated: !strings.HasSuffix(m.body, "\r\n"),
 		})
 	}
 	return out, nil

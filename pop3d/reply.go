@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/textproto"
 	"time"
 )
 
@@ -51,10 +50,10 @@ func (c *conn) fail(e *respError) {
 }
 
 // multiline writes a +OK line, the given lines dot-stuffed and the final ".".
-// A write failure is fatal to the connection.
+// With no lines the reply is "+OK ..." and "." alone (an empty LIST).
 func (c *conn) multiline(first string, lines []string) error {
 	c.ok("%s", first)
-	dw := textproto.NewWriter(c.bw).DotWriter()
+	dw := newDotWriter(c.bw)
 	for _, l := range lines {
 		io.WriteString(dw, l)
 		io.WriteString(dw, "\r\n")
@@ -65,13 +64,13 @@ func (c *conn) multiline(first string, lines []string) error {
 	return nil
 }
 
-// streamBody copies a message through a dot-stuffing writer (RFC 1939 §3:
-// lines starting with "." get another "."). textproto's DotWriter also turns
-// a bare LF into CRLF and ends an unterminated last line. The body is never
-// held in memory as a whole. limit < 0 copies everything; otherwise the
-// header, the blank line and limit body lines (TOP, RFC 1939 §7).
-func (c *conn) streamBody(body io.Reader, limit int) error {
-	dw := textproto.NewWriter(c.bw).DotWriter()
+// streamBody copies a message through a dot-stuffing writer (RFC 1939 §3)
+// and returns the octets sent before stuffing, which LIST must have
+// announced. The body is never held in memory as a whole. limit < 0 copies
+// everything; otherwise the header, the blank line and limit body lines
+// (TOP, RFC 1939 §7).
+func (c *conn) streamBody(body io.Reader, limit int) (int64, error) {
+	dw := newDotWriter(c.bw)
 	var err error
 	if limit < 0 {
 		_, err = io.Copy(dw, body)
@@ -79,9 +78,70 @@ func (c *conn) streamBody(body io.Reader, limit int) error {
 		err = copyTop(dw, body, limit)
 	}
 	if err != nil {
-		return err
+		return dw.n, err
 	}
-	return dw.Close()
+	err = dw.Close()
+	return dw.n, err
+}
+
+// dotWriter writes the body of a multi-line response (RFC 1939 §3): a line
+// that begins with "." gets another ".", a bare LF becomes CRLF, an
+// unterminated last line gets its CRLF, and Close adds the final ".".
+// Unlike textproto's DotWriter it never flushes (the command loop flushes
+// once no pipelined command is waiting), it copies whole lines rather than
+// bytes, and an empty body is the "." line alone, not CRLF ".".
+type dotWriter struct {
+	w       *bufio.Writer
+	n       int64 // octets of the body as sent, before stuffing
+	started bool  // something was written
+	lastCR  bool  // the last octet written was CR
+	midLine bool  // the last octet written was not the LF of a line end
+}
+
+func newDotWriter(w *bufio.Writer) *dotWriter { return &dotWriter{w: w} }
+
+func (d *dotWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		if !d.midLine && p[0] == '.' {
+			if err := d.w.WriteByte('.'); err != nil {
+				return n - len(p), err
+			}
+		}
+		d.started = true
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			if _, err := d.w.Write(p); err != nil {
+				return n - len(p), err
+			}
+			d.n += int64(len(p))
+			d.lastCR, d.midLine = p[len(p)-1] == '\r', true
+			break
+		}
+		crlf := (i > 0 && p[i-1] == '\r') || (i == 0 && d.lastCR)
+		d.w.Write(p[:i])
+		if !crlf {
+			d.w.WriteByte('\r')
+			d.n++
+		}
+		if err := d.w.WriteByte('\n'); err != nil {
+			return n - len(p), err
+		}
+		d.n += int64(i + 1)
+		d.lastCR, d.midLine = false, false
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+// Close ends an unterminated last line and writes the final ".".
+func (d *dotWriter) Close() error {
+	if d.started && d.midLine {
+		d.w.WriteString("\r\n")
+		d.n += 2
+	}
+	_, err := d.w.WriteString(".\r\n")
+	return err
 }
 
 // copyTop copies the header, the blank line that ends it, and at most n

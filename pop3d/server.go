@@ -43,7 +43,11 @@ type Maildrop interface {
 type Message struct {
 	UID  uint32
 	UIDL string // stable unique id (RFC 1939 §7: 1-70 chars 0x21-0x7E), derived from UIDVALIDITY and UID
-	Size int64  // exact octets as stored (CRLF), which is what LIST and STAT report
+	Size int64  // exact octets as stored, with CRLF line endings
+	// Unterminated: the stored message does not end in CRLF (an IMAP
+	// APPEND may store that). RETR then ends it with a CRLF, which LIST
+	// and STAT count, so the counts equal what RETR sends.
+	Unterminated bool
 }
 
 // Options configures a Server. Zero values are documented per field.

@@ -22,12 +22,22 @@ func (c *conn) lookup(n int) (*message, error) {
 	return m, nil
 }
 
+// wireSize is the octet count LIST, STAT and RETR's "+OK n octets" report:
+// the message as RETR sends it before dot-stuffing (RFC 1939 §11), so an
+// unterminated last line counts the CRLF the dot writer adds.
+func wireSize(m Message) int64 {
+	if m.Unterminated && m.Size > 0 {
+		return m.Size + 2
+	}
+	return m.Size
+}
+
 // totals counts the messages not marked as deleted.
 func (c *conn) totals() (n int, size int64) {
 	for _, m := range c.msgs {
 		if !m.deleted {
 			n++
-			size += m.Size
+			size += wireSize(m.Message)
 		}
 	}
 	return n, size
@@ -46,7 +56,7 @@ func (c *conn) cmdList(cmd command) error {
 		if cmd.kind == cmdUIDL {
 			return m.UIDL
 		}
-		return strconv.FormatInt(m.Size, 10)
+		return strconv.FormatInt(wireSize(m.Message), 10)
 	}
 	if cmd.msg != 0 {
 		m, err := c.lookup(cmd.msg)
@@ -87,13 +97,19 @@ func (c *conn) cmdRetr(n, limit int) error {
 	}
 	defer body.Close()
 	if limit < 0 {
-		c.ok("%d octets", m.Size)
+		c.ok("%d octets", wireSize(m.Message))
 	} else {
 		c.ok("top of message follows")
 	}
 	// After +OK a failure cannot be reported in-band: end the connection.
-	if err := c.streamBody(body, limit); err != nil {
+	sent, err := c.streamBody(body, limit)
+	if err != nil {
 		return fatalError{err}
+	}
+	if limit < 0 && sent != wireSize(m.Message) {
+		// The Maildrop broke its contract (Size or Unterminated wrong);
+		// clients that check the count may drop the message.
+		c.log.Error("RETR size differs from LIST", "uid", m.UID, "listed", wireSize(m.Message), "sent", sent)
 	}
 	return nil
 }

@@ -260,3 +260,85 @@ func TestPipelining(t *testing.T) {
 		S: +OK Sealpost POP3 server signing off (3 messages left)`)
 	c.expectClosed()
 }
+
+// TestEmptyListings: with no message left, LIST and UIDL are "+OK" and the
+// "." line, nothing in between (a blank line would read as a bogus entry).
+func TestEmptyListings(t *testing.T) {
+	e := startServer(t)
+	t.Run("empty maildrop", func(t *testing.T) {
+		c := e.dialTLS(t)
+		c.login("bob", "pass word")
+		c.run(`C: STAT
+			S: +OK 0 0
+			C: LIST
+			S: +OK 0 messages (0 octets)
+			S: .
+			C: UIDL
+			S: +OK unique-id listing follows
+			S: .
+			C: QUIT
+			S: +OK...`)
+	})
+	t.Run("all deleted", func(t *testing.T) {
+		c := e.login(t)
+		c.run(`C: DELE 1
+			S: +OK...
+			C: DELE 2
+			S: +OK...
+			C: DELE 3
+			S: +OK...
+			C: LIST
+			S: +OK 0 messages (0 octets)
+			S: .
+			C: UIDL
+			S: +OK unique-id listing follows
+			S: .
+			C: RSET
+			S: +OK maildrop has 3 messages (145 octets)`)
+	})
+}
+
+// TestUnterminatedMessage: a stored message without a final CRLF (IMAP
+// APPEND allows it) is sent with one, and LIST, STAT and RETR count it, so
+// every count equals the octets RETR sends before dot-stuffing. An empty
+// message sends no line at all.
+func TestUnterminatedMessage(t *testing.T) {
+	e := startServer(t)
+	const nonl = "Subject: nonl\r\n\r\nno newline at end" // 34 octets stored
+	e.store.addUser("cy", "pw", nonl, "", ".")
+	c := e.dialTLS(t)
+	c.login("cy", "pw")
+	c.run(`C: STAT
+		S: +OK 3 39
+		C: LIST
+		S: +OK 3 messages (39 octets)
+		S: 1 36
+		S: 2 0
+		S: 3 3
+		S: .
+		C: TOP 1 5
+		S: +OK top of message follows
+		S: Subject: nonl
+		S:
+		S: no newline at end
+		S: .
+		C: RETR 3
+		S: +OK 3 octets
+		S: ..
+		S: .`)
+	for _, tc := range []struct {
+		n    int
+		wire string
+	}{
+		{1, "+OK 36 octets\r\n" + nonl + "\r\n.\r\n"},
+		{2, "+OK 0 octets\r\n.\r\n"},
+	} {
+		c.send(fmt.Sprintf("RETR %d", tc.n))
+		buf := make([]byte, len(tc.wire))
+		c.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadFull(c.br, buf); err != nil || string(buf) != tc.wire {
+			t.Fatalf("RETR %d: got %q, %v; want %q", tc.n, buf, err, tc.wire)
+		}
+	}
+	c.run("C: NOOP\nS: +OK")
+}
