@@ -3,6 +3,7 @@ package pop3d
 import (
 	"errors"
 	"fmt"
+	"net"
 )
 
 // Sentinel errors shared with the Authenticator and Maildrop implementations.
@@ -19,8 +20,10 @@ var (
 	// ErrGone: Maildrop.Open of a message that was expunged meanwhile (for
 	// example over IMAP). The session goes on; RETR and TOP answer -ERR.
 	ErrGone = errors.New("pop3d: message no longer exists")
-	// ErrServerClosed is returned by Serve and ServeTLS after Shutdown or Close.
-	ErrServerClosed = errors.New("pop3d: server closed")
+	// ErrServerClosed is returned by Serve and ServeTLS after Shutdown or
+	// Close. It wraps net.ErrClosed, so callers that treat a closed
+	// listener as a normal end need no POP3-specific case.
+	ErrServerClosed = fmt.Errorf("pop3d: server closed: %w", net.ErrClosed)
 )
 
 // respError is a -ERR reply. Handlers return it; the connection loop writes

@@ -196,6 +196,10 @@ func TestShutdown(t *testing.T) {
 	if err := e.srv.Serve(l); !errors.Is(err, ErrServerClosed) {
 		t.Fatalf("Serve after Shutdown: %v", err)
 	}
+	// serve.go treats net.ErrClosed as a normal end of a listener.
+	if !errors.Is(ErrServerClosed, net.ErrClosed) {
+		t.Fatal("ErrServerClosed does not wrap net.ErrClosed")
+	}
 }
 
 // TestClose drops busy and idle sessions at once.
