@@ -146,7 +146,8 @@ func TestAuthTLS(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := startServer(t)
+			// "syntax" sends more bad commands than the pre-auth budget.
+			e := startServer(t, func(o *Options) { o.PreAuthMaxErrors = 10 })
 			c := e.dialTLS(t)
 			c.run(tc.script)
 			if got := e.store.authCalls.Load(); got != tc.calls {
@@ -222,6 +223,7 @@ func (w *lockedBuffer) String() string {
 func TestNoSecretsInLogs(t *testing.T) {
 	var logs lockedBuffer
 	e := startServer(t, func(o *Options) {
+		o.PreAuthMaxErrors = 10 // five failures on one connection
 		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	c := e.dial(t)

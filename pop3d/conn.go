@@ -57,7 +57,8 @@ type conn struct {
 	userPrev string // name from the USER right before this command; only PASS uses it
 	drop     Maildrop
 	msgs     []message
-	errCount int
+	errCount int       // bad commands: in all before login, consecutive after
+	loginBy  time.Time // end of the AUTHORIZATION state's time budget
 	lineBuf  []byte
 
 	mu     sync.Mutex
@@ -80,6 +81,7 @@ func newConn(s *Server, nc net.Conn, remote netip.Addr) *conn {
 		log:    s.log.With("conn", id, "remote", remote.String()),
 	}
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
+	c.loginBy = time.Now().Add(s.opts.LoginTimeout)
 	c.setConn(nc)
 	return c
 }
@@ -149,9 +151,13 @@ func (c *conn) releaseDrop() {
 // makes the *tls.Conn the session's connection.
 func (c *conn) handshake() error {
 	tc := tls.Server(c.nc, c.srv.opts.TLSConfig)
-	ctx, cancel := context.WithTimeout(c.ctx, c.srv.opts.HandshakeTimeout)
+	deadline := time.Now().Add(c.srv.opts.HandshakeTimeout)
+	if c.loginBy.Before(deadline) {
+		deadline = c.loginBy // handshakes happen before login
+	}
+	ctx, cancel := context.WithDeadline(c.ctx, deadline)
 	defer cancel()
-	c.nc.SetDeadline(time.Now().Add(c.srv.opts.HandshakeTimeout))
+	c.nc.SetDeadline(deadline)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return err
 	}
@@ -182,6 +188,8 @@ func (c *conn) loop() error {
 		if err != nil {
 			// RFC 1939 §3: on the autologout timer the server closes
 			// "without removing any messages or sending any response".
+			// The login limit is ours: say why.
+			c.noteLoginTimeout(err)
 			return err
 		}
 		cmd, perr := parseCommand(line)
@@ -194,10 +202,13 @@ func (c *conn) loop() error {
 		var fe fatalError
 		switch {
 		case perr == nil:
-			c.errCount = 0
+			if c.state != stateAuthorization {
+				c.errCount = 0
+			}
 		case errors.Is(perr, errQuit):
 			return c.bw.Flush()
 		case errors.As(perr, &fe):
+			c.noteLoginTimeout(fe.err)
 			c.bw.Flush()
 			return fe
 		default:
@@ -212,20 +223,40 @@ func (c *conn) loop() error {
 	}
 }
 
-// reply writes a -ERR and reports whether the error budget is spent.
+// reply writes a -ERR and reports whether the error budget is spent:
+// PreAuthMaxErrors bad commands in all before login, MaxErrors in a row
+// after.
 func (c *conn) reply(e *respError) bool {
 	c.fail(e)
 	if !e.bad {
 		return false
 	}
 	c.errCount++
+	if c.state == stateAuthorization {
+		return c.errCount >= c.srv.opts.PreAuthMaxErrors
+	}
 	return c.errCount >= c.srv.opts.MaxErrors
 }
 
+// tooManyErrors tells the client why it is cut off, after the reply to the
+// last bad command, and ends the session.
 func (c *conn) tooManyErrors() error {
-	c.log.Info("too many bad commands, closing")
+	c.log.Info("too many bad commands, closing", "loggedIn", c.state != stateAuthorization)
+	c.fail(errTooMany)
 	c.bw.Flush()
 	return errors.New("too many errors")
+}
+
+// noteLoginTimeout sends the login-limit -ERR if err is a read timeout
+// that hit the AUTHORIZATION state's absolute deadline.
+func (c *conn) noteLoginTimeout(err error) {
+	var ne net.Error
+	if c.state != stateAuthorization || !errors.As(err, &ne) || !ne.Timeout() || time.Now().Before(c.loginBy) {
+		return
+	}
+	c.log.Info("login time limit exceeded, closing")
+	c.fail(errLoginTime)
+	c.bw.Flush()
 }
 
 // hasPendingLine reports whether a whole pipelined command is already
@@ -244,11 +275,14 @@ func (c *conn) hasPendingLine() bool {
 // bare LF is tolerated). An over-long line is read to its end, dropped, and
 // reported as errLineTooLong.
 func (c *conn) readLine(limit int) ([]byte, error) {
-	d := c.srv.opts.PreAuthTimeout
-	if c.state != stateAuthorization {
-		d = c.srv.opts.IdleTimeout
+	deadline := time.Now().Add(c.srv.opts.IdleTimeout)
+	if c.state == stateAuthorization {
+		deadline = time.Now().Add(c.srv.opts.PreAuthTimeout)
+		if c.loginBy.Before(deadline) {
+			deadline = c.loginBy
+		}
 	}
-	if err := c.nc.SetReadDeadline(time.Now().Add(d)); err != nil {
+	if err := c.nc.SetReadDeadline(deadline); err != nil {
 		return nil, err
 	}
 	c.lineBuf = c.lineBuf[:0]

@@ -22,8 +22,10 @@
 //     to RETR and TOP; the session goes on.
 //
 // Input is bounded: command lines up to 255 octets (RFC 2449 §4), SASL
-// lines up to 8 KiB, a deadline on every read and write, and the
-// connection is closed after Options.MaxErrors consecutive bad commands.
+// lines up to 8 KiB, a deadline on every read and write, an absolute time
+// limit for logging in, and the connection is closed after a few bad
+// commands before login (a client speaking another protocol) or
+// Options.MaxErrors consecutive ones after.
 //
 // pop3d must not log passwords, SASL exchanges or message bodies, and must
 // not wrap the *tls.Conn: the TLS check is a type assertion on it.

@@ -51,20 +51,26 @@ var (
 	errAuthFail    = &respError{"AUTH", "Authentication failed", true}
 	errThrottle    = &respError{"AUTH", "Too many failures, try later", true}
 	errNoAPOP      = &respError{"AUTH", "APOP not supported", true}
-	errInUse       = &respError{"IN-USE", "Maildrop already locked by another session", true}
-	errInternal    = &respError{"SYS/TEMP", "Internal server error, try again later", false}
-	errUnknown     = &respError{"", "Unknown command", true}
-	errState       = &respError{"", "Command not valid in this state", true}
-	errLineLong    = &respError{"", "Line too long", true}
-	errPassOrder   = &respError{"", "PASS must directly follow USER", true}
-	errTLSActive   = &respError{"", "TLS already active", true}
-	errMechanism   = &respError{"", "Unsupported SASL mechanism", true}
-	errAuthCancel  = &respError{"", "Authentication cancelled", true}
-	errSASLSyntax  = &respError{"", "Invalid SASL response", true}
-	errNoSuchMsg   = &respError{"", "No such message", false}
-	errDeleted     = &respError{"", "Message already deleted", false}
-	errGone        = &respError{"", "Message was removed by another client", false}
-	errDeleteFail  = &respError{"SYS/TEMP", "Some deleted messages not removed, try again later", false}
+	// Not counted as bad: the client did nothing wrong and may retry.
+	errInUse      = &respError{"IN-USE", "Maildrop already locked by another session", false}
+	errInternal   = &respError{"SYS/TEMP", "Internal server error, try again later", false}
+	errUnknown    = &respError{"", "Unknown command", true}
+	errState      = &respError{"", "Command not valid in this state", true}
+	errLineLong   = &respError{"", "Line too long", true}
+	errPassOrder  = &respError{"", "PASS must directly follow USER", true}
+	errTLSActive  = &respError{"", "TLS already active", true}
+	errMechanism  = &respError{"", "Unsupported SASL mechanism", true}
+	errAuthCancel = &respError{"", "Authentication cancelled", true}
+	errSASLSyntax = &respError{"", "Invalid SASL response", true}
+	errNoSuchMsg  = &respError{"", "No such message", false}
+	errDeleted    = &respError{"", "Message already deleted", false}
+	errGone       = &respError{"", "Message was removed by another client", false}
+	errDeleteFail = &respError{"SYS/TEMP", "Some deleted messages not removed, try again later", false}
+	// Sent after the reply that spent the error budget, right before the
+	// connection is closed (as Dovecot does).
+	errTooMany = &respError{"", "Too many bad commands, closing connection", false}
+	// Sent when the login time limit runs out; the connection is closed.
+	errLoginTime = &respError{"", "Login time limit exceeded, closing connection", false}
 )
 
 // toResp is the one place where errors become wire replies. Anything not

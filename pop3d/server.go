@@ -61,14 +61,24 @@ type Options struct {
 	Hostname string // shown in the greeting; may be empty
 	// PreAuthTimeout bounds each read in the AUTHORIZATION state. Zero: 60s.
 	PreAuthTimeout time.Duration
+	// LoginTimeout bounds the whole AUTHORIZATION state from connect to a
+	// successful login, so CAPA every minute cannot hold a connection
+	// forever. The client gets "-ERR" and the connection is closed.
+	// Zero: 5m.
+	LoginTimeout time.Duration
 	// IdleTimeout bounds each read after login. Zero: 10m (RFC 1939 §3
 	// asks for at least 10 minutes).
 	IdleTimeout time.Duration
 	// HandshakeTimeout bounds a TLS handshake (implicit TLS and STLS). Zero: 15s.
 	HandshakeTimeout time.Duration
-	// MaxErrors is the number of consecutive bad commands after which the
-	// connection is closed. Zero: 10.
+	// MaxErrors is the number of consecutive bad commands after login
+	// after which the connection is closed. Zero: 10.
 	MaxErrors int
+	// PreAuthMaxErrors is the number of bad commands (in all, not only
+	// consecutive ones; failed logins included) allowed before login. A
+	// client of another protocol (an HTTP request sent to the POP3 port)
+	// is cut off after a few lines. Zero: 3.
+	PreAuthMaxErrors int
 	// MaxConns and MaxConnsPerIP cap concurrent connections; a connection
 	// over a cap gets "-ERR [SYS/TEMP] too many connections" and is closed.
 	// Zero: 1000 and 50. Negative: no cap.
@@ -112,7 +122,9 @@ func New(opts Options) (*Server, error) {
 	setDefault(&opts.PreAuthTimeout, 60*time.Second)
 	setDefault(&opts.IdleTimeout, 10*time.Minute)
 	setDefault(&opts.HandshakeTimeout, 15*time.Second)
+	setDefault(&opts.LoginTimeout, 5*time.Minute)
 	setDefault(&opts.MaxErrors, 10)
+	setDefault(&opts.PreAuthMaxErrors, 3)
 	setDefault(&opts.MaxConns, 1000)
 	setDefault(&opts.MaxConnsPerIP, 50)
 	s := &Server{

@@ -33,7 +33,8 @@ func TestBadInput(t *testing.T) {
 		{"line too long", "C: USER " + strings.Repeat("a", 256-len("USER \r\n")) + "\nS: -ERR Line too long\nC: QUIT\nS: +OK..."},
 		{"huge line", "C: " + strings.Repeat("x", 100000) + "\nS: -ERR Line too long\nC: QUIT\nS: +OK..."},
 	}
-	e := startServer(t)
+	// Some cases send more bad commands than the pre-auth budget allows.
+	e := startServer(t, func(o *Options) { o.PreAuthMaxErrors = 10 })
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := e.dial(t)
@@ -52,36 +53,85 @@ func TestBareLF(t *testing.T) {
 	c.expect("+OK Sealpost POP3 server signing off")
 }
 
+// TestTooManyErrors: before login a few bad commands in all end the
+// connection (a client of another protocol, say an HTTP request, is cut
+// off at once); after login MaxErrors in a row do. Either way the last
+// reply is followed by a -ERR that says why.
 func TestTooManyErrors(t *testing.T) {
 	e := startServer(t, func(o *Options) { o.MaxErrors = 3 })
-	c := e.dial(t)
-	// A good command resets the count; messages that merely do not exist
-	// do not count.
-	c.run(`C: FOO
-		S: -ERR Unknown command
-		C: BAR
-		S: -ERR Unknown command
-		C: CAPA
-		S: +OK...
-		S: TOP
-		S: UIDL
-		S: RESP-CODES
-		S: AUTH-RESP-CODE
-		S: PIPELINING
-		S: STLS
-		S: IMPLEMENTATION Sealpost
-		S: .
-		C: FOO
-		S: -ERR Unknown command
-		C: USER x
-		S: ` + tlsRequired + `
-		C: ` + strings.Repeat("z", 300) + `
-		S: -ERR Line too long`)
-	c.expectClosed()
-
-	c = e.dialTLS(t)
-	c.login("ann", "secret")
-	c.run("C: RETR 9\nS: -ERR No such message\nC: RETR 9\nS: -ERR No such message\nC: RETR 9\nS: -ERR No such message\nC: RETR 9\nS: -ERR No such message\nC: STAT\nS: +OK 3 145")
+	t.Run("pre-auth counts in all", func(t *testing.T) {
+		c := e.dial(t)
+		c.run(`C: FOO
+			S: -ERR Unknown command
+			C: CAPA
+			S: +OK...
+			S: TOP
+			S: UIDL
+			S: RESP-CODES
+			S: AUTH-RESP-CODE
+			S: PIPELINING
+			S: STLS
+			S: IMPLEMENTATION Sealpost
+			S: .
+			C: USER x
+			S: ` + tlsRequired + `
+			C: ` + strings.Repeat("z", 300) + `
+			S: -ERR Line too long
+			S: -ERR Too many bad commands, closing connection`)
+		c.expectClosed()
+	})
+	t.Run("HTTP request", func(t *testing.T) {
+		c := e.dial(t)
+		c.send("GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: x\r\nAccept: */*\r\n")
+		c.run(`S: -ERR Unknown command
+			S: -ERR Unknown command
+			S: -ERR Unknown command
+			S: -ERR Too many bad commands, closing connection`)
+		c.expectClosed()
+	})
+	t.Run("failed logins count", func(t *testing.T) {
+		c := e.dialTLS(t)
+		c.run(`C: USER ann
+			S: +OK send PASS
+			C: PASS wrong1
+			S: -ERR [AUTH] Authentication failed
+			C: AUTH PLAIN ` + b64("\x00ann\x00wrong2") + `
+			S: -ERR [AUTH] Authentication failed
+			C: USER ann
+			S: +OK send PASS
+			C: PASS wrong3
+			S: -ERR [AUTH] Authentication failed
+			S: -ERR Too many bad commands, closing connection`)
+		c.expectClosed()
+	})
+	t.Run("after login consecutive", func(t *testing.T) {
+		c := e.dialTLS(t)
+		c.run("C: FOO\nS: -ERR Unknown command") // pre-auth errors do not carry over
+		c.login("ann", "secret")
+		// A good command resets the count; messages that merely do not
+		// exist do not count.
+		c.run(`C: FOO
+			S: -ERR Unknown command
+			C: BAR
+			S: -ERR Unknown command
+			C: NOOP
+			S: +OK
+			C: RETR 9
+			S: -ERR No such message
+			C: RETR 9
+			S: -ERR No such message
+			C: RETR 9
+			S: -ERR No such message
+			C: FOO
+			S: -ERR Unknown command
+			C: USER x
+			S: -ERR Command not valid in this state
+			C: ` + strings.Repeat("z", 300) + `
+			S: -ERR Line too long
+			S: -ERR Too many bad commands, closing connection`)
+		c.expectClosed()
+		waitFor(t, "lock release", func() bool { return !e.store.locked("ann") })
+	})
 }
 
 func TestTimeouts(t *testing.T) {
@@ -110,6 +160,37 @@ func TestTimeouts(t *testing.T) {
 		if got := e.store.uids("ann"); len(got) != 3 {
 			t.Fatalf("timeout deleted messages: %v", got)
 		}
+	})
+	t.Run("login deadline", func(t *testing.T) {
+		// CAPA more often than the per-read timeout does not keep an
+		// unauthenticated connection open past LoginTimeout, in a SASL
+		// exchange neither.
+		e := startServer(t, func(o *Options) {
+			o.PreAuthTimeout = 500 * time.Millisecond
+			o.LoginTimeout = 700 * time.Millisecond
+		})
+		for _, sasl := range []bool{false, true} {
+			c := e.dialTLS(t)
+			start := time.Now()
+			for time.Since(start) < 400*time.Millisecond {
+				c.run("C: CAPA\nS: +OK...")
+				for c.line() != "." {
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if sasl {
+				c.run("C: AUTH PLAIN\nS: + ")
+			}
+			c.expect("-ERR Login time limit exceeded, closing connection")
+			c.expectClosed()
+			if d := time.Since(start); d < 600*time.Millisecond || d > 2*time.Second {
+				t.Fatalf("closed after %v, want about 700ms", d)
+			}
+		}
+		// A logged-in session is not bound by it.
+		c := e.login(t)
+		time.Sleep(800 * time.Millisecond)
+		c.run("C: STAT\nS: +OK 3 145")
 	})
 	t.Run("TLS handshake", func(t *testing.T) {
 		e := startServer(t, func(o *Options) { o.HandshakeTimeout = 200 * time.Millisecond })
