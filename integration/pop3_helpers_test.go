@@ -1,0 +1,269 @@
+package integration
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// stored is the form in which a message delivered with deliverTCP to rcpt
+// sits in the store, and what POP3 RETR must return: the LMTP inlet
+// prepends Return-Path and Delivered-To.
+func stored(rcpt, body string) string {
+	return "Return-Path: <sender@example.org>\r\nDelivered-To: " + rcpt + "\r\n" + body
+}
+
+// deliverAll delivers the bodies to rcpt one after another (so UIDs follow
+// the slice order) and returns their stored forms.
+func deliverAll(t testing.TB, s *Server, rcpt string, bodies ...string) []string {
+	t.Helper()
+	out := make([]string, len(bodies))
+	for i, b := range bodies {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := deliverTCP(ctx, s.LMTP, rcpt, b)
+		cancel()
+		if err != nil {
+			t.Fatalf("deliver %d: %v", i+1, err)
+		}
+		out[i] = stored(rcpt, b)
+	}
+	return out
+}
+
+// pop3Messages are test bodies that exercise dot-stuffing and line lengths.
+func pop3Messages() []string {
+	return []string{
+		testMessage("pop one", "hello over POP3"),
+		testMessage("pop two", ".leading dot\r\n..two dots\r\n.\r\nend"),
+		testMessage("pop three", strings.Repeat("a fairly long line of text for a bigger body, 0123456789\r\n", 2000)+"last"),
+	}
+}
+
+// popConn is a raw POP3 client for transcripts against the binary.
+type popConn struct {
+	t  testing.TB
+	nc net.Conn
+	br *bufio.Reader
+}
+
+// dialPOP3 connects to the STLS port and reads the greeting.
+func dialPOP3(t testing.TB, addr string) *popConn {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &popConn{t: t, nc: nc, br: bufio.NewReader(nc)}
+	t.Cleanup(func() { nc.Close() })
+	c.expectOK("")
+	return c
+}
+
+// dialPOP3S connects with implicit TLS, trusting cfg's roots.
+func dialPOP3S(t testing.TB, addr string, cfg *tls.Config) *popConn {
+	t.Helper()
+	nc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &popConn{t: t, nc: nc, br: bufio.NewReader(nc)}
+	t.Cleanup(func() { nc.Close() })
+	c.expectOK("")
+	return c
+}
+
+func (c *popConn) stls(cfg *tls.Config) {
+	c.t.Helper()
+	c.expectOK("STLS")
+	tc := tls.Client(c.nc, cfg)
+	if err := tc.Handshake(); err != nil {
+		c.t.Fatalf("STLS handshake: %v", err)
+	}
+	c.nc, c.br = tc, bufio.NewReader(tc)
+}
+
+// line reads one reply line without CRLF.
+func (c *popConn) line() string {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	l, err := c.br.ReadString('\n')
+	if err != nil {
+		c.t.Fatalf("POP3 read: %v (got %q)", err, l)
+	}
+	return strings.TrimSuffix(l, "\r\n")
+}
+
+// cmd sends a command (unless empty) and returns the first reply line.
+func (c *popConn) cmd(line string) string {
+	c.t.Helper()
+	if line != "" {
+		c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c.nc, line+"\r\n"); err != nil {
+			c.t.Fatalf("POP3 send %q: %v", line, err)
+		}
+	}
+	return c.line()
+}
+
+func (c *popConn) expectOK(line string) string {
+	c.t.Helper()
+	r := c.cmd(line)
+	if !strings.HasPrefix(r, "+OK") {
+		c.t.Fatalf("%q: got %q, want +OK", line, r)
+	}
+	return r
+}
+
+func (c *popConn) expectErr(line string) string {
+	c.t.Helper()
+	r := c.cmd(line)
+	if !strings.HasPrefix(r, "-ERR") {
+		c.t.Fatalf("%q: got %q, want -ERR", line, r)
+	}
+	return r
+}
+
+// body reads a multi-line body after its +OK line and returns it
+// un-stuffed, with CRLF line ends.
+func (c *popConn) body() string {
+	c.t.Helper()
+	var b strings.Builder
+	for {
+		l := c.line()
+		if l == "." {
+			return b.String()
+		}
+		b.WriteString(strings.TrimPrefix(l, "."))
+		b.WriteString("\r\n")
+	}
+}
+
+// multi runs a command with a multi-line reply and returns the +OK line
+// and the body.
+func (c *popConn) multi(line string) (string, string) {
+	c.t.Helper()
+	first := c.expectOK(line)
+	return first, c.body()
+}
+
+func (c *popConn) login(user, pass string) string {
+	c.t.Helper()
+	c.expectOK("USER " + user)
+	return c.expectOK("PASS " + pass)
+}
+
+// expectClosed asserts that the server closes the connection.
+func (c *popConn) expectClosed() {
+	c.t.Helper()
+	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rest, err := io.ReadAll(c.br)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		c.t.Fatalf("connection still open (read %q)", rest)
+	}
+	if len(rest) > 0 {
+		c.t.Fatalf("unexpected data before close: %q", rest)
+	}
+}
+
+// run executes a command and returns stdout, stderr and the exit code;
+// env entries are added to the environment.
+func runTool(t testing.TB, env []string, name string, args ...string) (string, string, int) {
+	t.Helper()
+	needTool(t, name)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+// poplibResult is what testdata/pop3_poplib.py prints.
+type poplibResult struct {
+	Greeting  string   `json:"greeting"`
+	CapaPlain []string `json:"capa_plain"`
+	UserPlain string   `json:"user_plain"`
+	CapaTLS   []string `json:"capa_tls"`
+	Stat      []int    `json:"stat"`
+	List      []string `json:"list"`
+	UIDL      []string `json:"uidl"`
+	Top1      []byte   `json:"top1"`
+	Retr      []struct {
+		Resp   string `json:"resp"`
+		Octets int    `json:"octets"`
+		Body   []byte `json:"body"`
+	} `json:"retr"`
+	Quit1 string   `json:"quit1"`
+	Auth  string   `json:"auth"`
+	UIDL2 []string `json:"uidl2"`
+	Dele  string   `json:"dele"`
+	Quit2 string   `json:"quit2"`
+}
+
+func runPoplib(t testing.TB, s *Server, user, pass string) poplibResult {
+	t.Helper()
+	_, stlsPort, _ := net.SplitHostPort(s.POP3)
+	_, sslPort, _ := net.SplitHostPort(s.POP3S)
+	out, errOut, code := runTool(t, nil, "python3", "testdata/pop3_poplib.py", "localhost", stlsPort, sslPort, s.CAFile(), user, pass)
+	if code != 0 {
+		t.Fatalf("poplib script exit %d:\n%s%s", code, out, errOut)
+	}
+	var r poplibResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("poplib output %q: %v", out, err)
+	}
+	return r
+}
+
+// uidlOf returns the UIDL listing of user's maildrop over POP3S.
+func uidlOf(t testing.TB, s *Server, user, pass string) string {
+	t.Helper()
+	c := dialPOP3S(t, s.POP3S, s.TLSConfig())
+	c.login(user, pass)
+	_, u := c.multi("UIDL")
+	c.expectOK("QUIT")
+	return u
+}
+
+// logLines returns the server log lines containing every one of parts.
+func logLines(s *Server, parts ...string) []string {
+	var out []string
+	for _, l := range strings.Split(s.Log(), "\n") {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(l, p)
+		}
+		if ok {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func fmtList(sizes ...int) []string {
+	var out []string
+	for i, n := range sizes {
+		out = append(out, fmt.Sprintf("%d %d", i+1, n))
+	}
+	return out
+}
