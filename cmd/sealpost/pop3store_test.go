@@ -182,3 +182,39 @@ func TestMaildropGoneAndDelete(t *testing.T) {
 		t.Fatalf("Lock after Close: %v", err)
 	}
 }
+
+// BenchmarkMaildropLock: the snapshot of 1,000 messages taken at login,
+// including the check of each message's last two octets.
+func BenchmarkMaildropLock(b *testing.B) {
+	st, err := mailstore.Open(b.TempDir(), mailstore.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if _, err := st.CreateUser(ctx, "ann", "pw", 0); err != nil {
+		b.Fatal(err)
+	}
+	a, err := st.Account(ctx, "ann")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 1000 / 16 {
+				a.Append(ctx, mailstore.Inbox, strings.NewReader(fmt.Sprintf("Subject: %d-%d\r\n\r\nx\r\n", w, i)), mailstore.AppendOptions{})
+			}
+		}()
+	}
+	wg.Wait()
+	for b.Loop() {
+		md := &maildrop{acct: a}
+		if _, err := md.Lock(ctx); err != nil {
+			b.Fatal(err)
+		}
+		md.Close()
+	}
+}
