@@ -444,6 +444,12 @@ func TestPOP3InUse(t *testing.T) {
 	first.expectOK("QUIT")
 	second.login(popUser, popPass)
 	second.expectOK("STAT")
+
+	// A clean shutdown (a session still open) is not an error.
+	s.Stop()
+	if l := logLines(s, "level=ERROR"); len(l) > 0 {
+		t.Fatalf("errors logged:\n%s", strings.Join(l, "\n"))
+	}
 }
 
 // TestPOP3UnterminatedAppend: a message appended over IMAP without a final
