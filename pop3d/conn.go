@@ -241,7 +241,7 @@ func (c *conn) reply(e *respError) bool {
 // tooManyErrors tells the client why it is cut off, after the reply to the
 // last bad command, and ends the session.
 func (c *conn) tooManyErrors() error {
-	c.log.Info("too many bad commands, closing", "loggedIn", c.state != stateAuthorization)
+	c.log.Info("too many bad commands, closing")
 	c.fail(errTooMany)
 	c.bw.Flush()
 	return errors.New("too many errors")
