@@ -77,16 +77,29 @@ func Start(t testing.TB, cfg Config) *Server {
 	if s.Data == "" {
 		s.Data = t.TempDir()
 	}
-	s.IMAP, s.IMAPS, s.POP3, s.POP3S, s.LMTP = freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
 	s.Socket = filepath.Join(s.Data, "lmtp.sock")
-	s.start()
+	// freePort releases the port before the server binds it, so another
+	// process can take it in between: pick new ports and try again.
+	for try := 0; ; try++ {
+		s.IMAP, s.IMAPS, s.POP3, s.POP3S, s.LMTP = freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
+		if err := s.tryStart(); err == nil {
+			break
+		} else if try == 4 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+	}
 	t.Cleanup(s.Stop)
 	return s
 }
 
 func (s *Server) start() {
-	t := s.t
-	t.Helper()
+	s.t.Helper()
+	if err := s.tryStart(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func (s *Server) tryStart() error {
 	args := append([]string{"serve", "--data", s.Data,
 		"--imap", s.IMAP, "--imaps", s.IMAPS, "--pop3", s.POP3, "--pop3s", s.POP3S,
 		"--lmtp", s.LMTP, "--lmtp-socket", s.Socket, "--log-level", "debug"}, s.extra...)
@@ -94,7 +107,7 @@ func (s *Server) start() {
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	s.exited = make(chan struct{})
 	go func() { s.cmd.Wait(); close(s.exited) }()
@@ -108,15 +121,18 @@ func (s *Server) start() {
 			}
 			select {
 			case <-s.exited:
-				t.Fatalf("sealpost serve exited:\n%s", s.log.String())
+				return fmt.Errorf("sealpost serve exited:\n%s", s.log.String())
 			default:
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("sealpost did not listen on %s:\n%s", a, s.log.String())
+				s.cmd.Process.Kill()
+				<-s.exited
+				return fmt.Errorf("sealpost did not listen on %s:\n%s", a, s.log.String())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	return nil
 }
 
 // Stop ends the server gracefully (SIGTERM); it is safe to call twice.
