@@ -41,8 +41,9 @@ type Config struct {
 	} `toml:"pop3"`
 
 	LMTP struct {
-		Socket             string `toml:"socket"` // unix socket; "" = <data_dir>/lmtp.sock
-		Listen             string `toml:"listen"` // TCP; "" disables
+		Socket             string `toml:"socket"`       // unix socket; "" = <data_dir>/lmtp.sock
+		SocketGroup        string `toml:"socket_group"` // group given the socket (e.g. "postfix"); "" = the server's
+		Listen             string `toml:"listen"`       // TCP; "" disables
 		RecipientDelimiter string `toml:"recipient_delimiter"`
 	} `toml:"lmtp"`
 

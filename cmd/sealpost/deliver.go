@@ -32,9 +32,14 @@ LMTP socket (only the server may open the store). Exit status per sysexits:
 0 delivered, 67 unknown user, 75 temporary failure (server down, over quota:
 Postfix retries), 65 message refused, 64 usage error. The reason goes to stderr.
 
-Postfix main.cf:   mailbox_command = /usr/local/bin/sealpost deliver -d "$USER" -f "$SENDER" --data /var/lib/sealpost
-Postfix master.cf: sealpost unix - n n - - pipe
-                     flags=R user=sealpost argv=/usr/local/bin/sealpost deliver -d ${user} -f ${sender} --data /var/lib/sealpost
+Postfix master.cf (a pipe(8) transport running as the sealpost user):
+  sealpost  unix  -  n  n  -  -  pipe
+    null_sender= user=sealpost argv=/usr/local/bin/sealpost deliver -d ${user} -f ${sender} --config /etc/sealpost/sealpost.toml
+Postfix main.cf (virtual domains, local recipients):
+  virtual_transport = sealpost
+  mailbox_transport = sealpost
+  sealpost_destination_recipient_limit = 1
+Not mailbox_command: it runs as the recipient, who cannot reach the socket.
 `
 )
 

@@ -40,8 +40,8 @@ Flags:
 type serveFlags struct {
 	config, data                   *string
 	imap, imaps, pop3, pop3s, lmtp *string
-	lmtpSocket, logFormat          *string
-	logLevel, hostname             *string
+	lmtpSocket, lmtpSocketGroup    *string
+	logFormat, logLevel, hostname  *string
 }
 
 func cmdServe(args []string, stderr io.Writer) int {
@@ -49,17 +49,18 @@ func cmdServe(args []string, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, serveUsage); fs.PrintDefaults() }
 	f := serveFlags{
-		config:     fs.String("config", "", "TOML config file"),
-		data:       fs.String("data", "", "data directory"),
-		imap:       fs.String("imap", "", "IMAP (STARTTLS) listen address"),
-		imaps:      fs.String("imaps", "", "IMAPS (implicit TLS) listen address"),
-		pop3:       fs.String("pop3", "", "POP3 (STLS) listen address"),
-		pop3s:      fs.String("pop3s", "", "POP3S (implicit TLS) listen address"),
-		lmtp:       fs.String("lmtp", "", "LMTP TCP listen address"),
-		lmtpSocket: fs.String("lmtp-socket", "", "LMTP unix socket path"),
-		logFormat:  fs.String("log-format", "", "log format: text or json"),
-		logLevel:   fs.String("log-level", "", "log level: debug, info, warn, error"),
-		hostname:   fs.String("hostname", "", "server host name (greetings, certificate)"),
+		config:          fs.String("config", "", "TOML config file"),
+		data:            fs.String("data", "", "data directory"),
+		imap:            fs.String("imap", "", "IMAP (STARTTLS) listen address"),
+		imaps:           fs.String("imaps", "", "IMAPS (implicit TLS) listen address"),
+		pop3:            fs.String("pop3", "", "POP3 (STLS) listen address"),
+		pop3s:           fs.String("pop3s", "", "POP3S (implicit TLS) listen address"),
+		lmtp:            fs.String("lmtp", "", "LMTP TCP listen address"),
+		lmtpSocket:      fs.String("lmtp-socket", "", "LMTP unix socket path"),
+		lmtpSocketGroup: fs.String("lmtp-socket-group", "", "group that may connect to the LMTP socket (e.g. postfix)"),
+		logFormat:       fs.String("log-format", "", "log format: text or json"),
+		logLevel:        fs.String("log-level", "", "log level: debug, info, warn, error"),
+		hostname:        fs.String("hostname", "", "server host name (greetings, certificate)"),
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -93,6 +94,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 	override("log-format", &cfg.LogFormat, f.logFormat)
 	override("log-level", &cfg.LogLevel, f.logLevel)
 	override("hostname", &cfg.Hostname, f.hostname)
+	override("lmtp-socket-group", &cfg.LMTP.SocketGroup, f.lmtpSocketGroup)
 	if set["lmtp-socket"] {
 		cfg.LMTP.Socket = *f.lmtpSocket
 		cfg.lmtpSocketOff = *f.lmtpSocket == ""
@@ -127,10 +129,14 @@ type listener struct {
 // binds every listener (failing before serving anything if one cannot be
 // bound), then serves until ctx is done and shuts down gracefully.
 func serve(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) error {
+	// 0700 always: nothing below is for anyone but the server's user. The
+	// LMTP socket is shared through its own directory (lmtpsock.go).
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	os.Chmod(cfg.DataDir, 0o700)
+	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
 	cm, err := certs.New(certs.Options{
 		CertFile: cfg.TLS.Cert, KeyFile: cfg.TLS.Key,
 		GenerateDir: filepath.Join(cfg.DataDir, "tls"),
@@ -164,7 +170,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) er
 		var l net.Listener
 		var err error
 		if network == "unix" {
-			l, err = listenUnix(addr, 0o660)
+			l, err = listenLMTPSocket(addr, cfg.DataDir, cfg.LMTP.SocketGroup, log)
 		} else {
 			l, err = net.Listen(network, addr)
 		}
