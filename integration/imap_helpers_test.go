@@ -120,6 +120,7 @@ type wireIMAP struct {
 	br       *bufio.Reader
 	n        int
 	Greeting string
+	closed   bool // the server closed the connection (see tryReadLine)
 }
 
 const wireTimeout = 10 * time.Second
