@@ -223,12 +223,15 @@ func openTB(t *testing.T, s *Server, name, user, pass, mailbox string) *tbSessio
 	return tb
 }
 
-// truth reads a mailbox's UIDs and flags on a fresh session.
-func truth(t *testing.T, s *Server, user, pass, mailbox string) ([]uint32, map[uint32]string) {
+// truthReader reads the store's current state of a mailbox: every
+// EXAMINE starts a fresh view, with nothing left over from earlier ones.
+type truthReader struct{ w *wireIMAP }
+
+func (r truthReader) read(t *testing.T, mailbox string) ([]uint32, map[uint32]string) {
 	t.Helper()
-	tb := openTB(t, s, "truth", user, pass, mailbox)
-	tb.w.cmd("LOGOUT")
-	tb.w.close()
+	tb := &tbSession{name: "truth", w: r.w, flags: map[uint32]string{}}
+	tb.ok(t, "EXAMINE %s", mailbox)
+	tb.ok(t, "UID FETCH 1:* (UID FLAGS)")
 	return tb.uids, tb.flags
 }
 
@@ -252,6 +255,9 @@ func TestIMAPThunderbirdSequence(t *testing.T) {
 	trash := openTB(t, s, "trash", user, pass, "Trash")
 	idler := openTB(t, s, "idle", user, pass, "INBOX")
 	all := append(slices.Clone(inbox), idler)
+	tw := dialWireIMAP(t, s.IMAPS, s.TLSConfig())
+	tw.ok("LOGIN %s %s", user, pass)
+	truth := truthReader{tw}.read
 	if len(idler.uids) != 6 {
 		t.Fatalf("initial INBOX: %v", idler.uids)
 	}
@@ -286,7 +292,7 @@ func TestIMAPThunderbirdSequence(t *testing.T) {
 			t.Errorf("IDLE session did not converge: %v %v", idler.uids, idler.flags)
 		}
 		idler.stopIdle(t)
-		uids, flags := truth(t, s, user, pass, "INBOX")
+		uids, flags := truth(t, "INBOX")
 		if !slices.Equal(uids, []uint32{1, 2, 5, 6, 7}) {
 			t.Fatalf("INBOX holds %v", uids)
 		}
@@ -295,7 +301,7 @@ func TestIMAPThunderbirdSequence(t *testing.T) {
 			tb.check(t, uids, flags)
 		}
 		trash.sync(t)
-		tuids, tflags := truth(t, s, user, pass, "Trash")
+		tuids, tflags := truth(t, "Trash")
 		trash.check(t, tuids, tflags)
 		if len(tuids) != 1 {
 			t.Errorf("Trash holds %v", tuids)
@@ -357,7 +363,7 @@ func TestIMAPThunderbirdSequence(t *testing.T) {
 			}
 		})
 		wg.Wait()
-		uids, flags := truth(t, s, user, pass, "INBOX")
+		uids, flags := truth(t, "INBOX")
 		ok := idler.waitFor(3*time.Second, func(got []uint32, gotFlags map[uint32]string) bool {
 			if len(got) != len(uids) {
 				return false
@@ -378,7 +384,7 @@ func TestIMAPThunderbirdSequence(t *testing.T) {
 			tb.check(t, uids, flags)
 		}
 		trash.sync(t)
-		tuids, tflags := truth(t, s, user, pass, "Trash")
+		tuids, tflags := truth(t, "Trash")
 		trash.check(t, tuids, tflags)
 		t.Logf("after the storm: INBOX %d messages, Trash %d", len(uids), len(tuids))
 	})
