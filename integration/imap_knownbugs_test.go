@@ -2,11 +2,13 @@ package integration
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Tests of the IMAP bugs listed in the issue-3 gap review (notes/gap-3.md),
@@ -101,6 +103,32 @@ func TestIMAPKnownBugs(t *testing.T) {
 		c := login(t, s, name, pass)
 		if _, u := c.cmd(`LIST "" Junk`); len(u) != 1 {
 			t.Errorf("Junk is gone: the DELETE inside the literal ran (%q)", u)
+		}
+	})
+
+	t.Run("non-sync-append-over-limit-does-not-run-its-content", func(t *testing.T) {
+		knownBug(t, "APPEND {n+} over APPENDLIMIT: NO [TOOBIG] without reading the data, whose lines then run as commands (gap-3 #3)")
+		s := Start(t, Config{Extra: limitsConfig(t)}) // 64 KiB limit
+		s.AddUser("kbl", "kbl-pw")
+		w := login(t, s, "kbl", "kbl-pw")
+		// Literal data is arbitrary; this one opens with a command line.
+		msg := "t98 CREATE Injected\r\n" + strings.Repeat("filler line\r\n", 6000)
+		// A server that stopped reading may reset the connection under
+		// the write: that is not the bug, so ignore write errors.
+		w.nc.SetWriteDeadline(time.Now().Add(wireTimeout))
+		io.WriteString(w.nc, fmt.Sprintf("t1 APPEND INBOX {%d+}\r\n%s\r\nt2 NOOP\r\n", len(msg), msg))
+		for {
+			l, err := w.tryReadLine()
+			if err != nil || strings.HasPrefix(l, "t2 ") {
+				break
+			}
+			if strings.HasPrefix(l, "t98 ") {
+				t.Errorf("a line of the refused message ran as a command: %q", strings.TrimSpace(l))
+			}
+		}
+		c := login(t, s, "kbl", "kbl-pw")
+		if _, u := c.cmd(`LIST "" Injected`); len(u) != 0 {
+			t.Errorf("the CREATE inside the refused literal ran: %q", u)
 		}
 	})
 

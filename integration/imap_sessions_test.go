@@ -3,6 +3,8 @@ package integration
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -449,5 +451,75 @@ func TestIMAPStateSurvivesRestart(t *testing.T) {
 	c.ok("SELECT INBOX")
 	if u := c.ok("UID SEARCH ALL"); !slices.Equal(u, []string{"* SEARCH 1 2 3 4 6"}) {
 		t.Errorf("after restart and a delivery: %q (UID 5 was expunged and must not be reused)", u)
+	}
+}
+
+// limitsConfig writes a config file with a small message size limit and a
+// one-second IDLE keepalive.
+func limitsConfig(t *testing.T) []string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sealpost.toml")
+	cfg := "[imap]\nidle_keepalive = \"1s\"\n\n[limits]\nmax_message_size = \"64KB\"\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--config", path}
+}
+
+// TestIMAPAppendLimitAndKeepalive: the configured message size limit is
+// advertised and enforced on APPEND with a clear NO [TOOBIG] that leaves
+// the session usable, and IDLE sends "* OK Still here" at the configured
+// interval.
+func TestIMAPAppendLimitAndKeepalive(t *testing.T) {
+	s := Start(t, Config{Extra: limitsConfig(t)})
+	const user, pass = "lim", "limit-pw"
+	s.AddUser(user, pass)
+	w := dialWireIMAP(t, s.IMAPS, s.TLSConfig())
+	caps := strings.Join(w.ok("LOGIN %s %s", user, pass), " ")
+	if tagged, u := w.cmd("CAPABILITY"); !statusOK(tagged) || !strings.Contains(strings.Join(u, " ")+caps, "APPENDLIMIT=65536") {
+		t.Errorf("APPENDLIMIT not advertised as 65536: %q", u)
+	}
+	if u := w.ok("STATUS INBOX (APPENDLIMIT)"); len(u) != 1 || !strings.Contains(u[0], "APPENDLIMIT 65536") {
+		t.Errorf("STATUS APPENDLIMIT: %q", u)
+	}
+	// A synchronizing literal over the limit is refused before "+".
+	tag := w.nextTag()
+	w.send(fmt.Sprintf("%s APPEND INBOX {%d}\r\n", tag, 70000))
+	if l := w.readLine(); !strings.HasPrefix(l, tag+" NO [TOOBIG]") {
+		t.Errorf("APPEND {70000} over a 64 KiB limit: %q", l)
+	}
+	w.ok("NOOP")
+	// At the limit it is accepted.
+	msg := testMessage("at the limit", strings.Repeat("x", 100))
+	msg += strings.Repeat("y", 65536-len(msg))
+	tag = w.nextTag()
+	w.send(fmt.Sprintf("%s APPEND INBOX {%d}\r\n", tag, len(msg)))
+	if l := w.readLine(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("APPEND {65536}: %q", l)
+	}
+	w.send(msg + "\r\n")
+	if tagged, _ := w.until(tag); !statusOK(tagged) {
+		t.Errorf("APPEND of exactly 64 KiB: %s", tagged)
+	}
+	// IDLE keepalive.
+	w.ok("SELECT INBOX")
+	tag = w.nextTag()
+	w.send(tag + " IDLE\r\n")
+	if l := w.readLine(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	start := time.Now()
+	if l := w.readLine(); l != "* OK Still here" {
+		t.Errorf("during IDLE: %q", l)
+	}
+	if l := w.readLine(); l != "* OK Still here" {
+		t.Errorf("during IDLE: %q", l)
+	}
+	if el := time.Since(start); el < 1500*time.Millisecond || el > 4*time.Second {
+		t.Errorf("two keepalives took %v with a 1 s interval", el)
+	}
+	w.send("DONE\r\n")
+	if tagged, _ := w.until(tag); !statusOK(tagged) {
+		t.Errorf("IDLE: %s", tagged)
 	}
 }
