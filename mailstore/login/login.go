@@ -76,6 +76,10 @@ func (a *Authenticator) Login(ctx context.Context, remote netip.Addr, username, 
 	a.attempts.Add(1)
 	user := a.userName(username)
 	log := a.opts.Logger.With("remote", remote.String(), "user", user)
+	// One line per verification attempt, before anything else can fail:
+	// the integration tests assert from it that no plaintext connection
+	// ever reaches this point. Never the password.
+	log.Debug("login attempt")
 	delay, refuse := a.opts.Throttle.Check(remote, user, time.Now())
 	if refuse {
 		log.Warn("login refused: throttled")
