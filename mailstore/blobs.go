@@ -111,18 +111,13 @@ func (a *Account) writeBlob(r io.Reader) (*newBlob, error) {
 }
 
 // placeBlob puts a file at blob name's path through put (a rename or a
-// link) and fsyncs the directory so the name survives a crash.
+// link) and fsyncs the directory so the name survives a crash. The shard
+// directory itself was created and made durable when the account opened
+// (makeAccountDirs), so no writer can acknowledge a body whose directory
+// entry is not yet on disk.
 func (a *Account) placeBlob(name string, put func(dst string) error) error {
 	dst := a.blobPath(name)
 	dir := filepath.Dir(dst)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("store message: %w", err)
-		}
-		if err := syncDir(filepath.Dir(dir)); err != nil {
-			return err
-		}
-	}
 	if err := put(dst); err != nil {
 		return fmt.Errorf("store message: %w", err)
 	}

@@ -44,6 +44,11 @@ func (a *Account) Append(ctx context.Context, mailbox string, r io.Reader, opts 
 	if err != nil {
 		return AppendResult{}, err
 	}
+	release, err := a.hold()
+	if err != nil {
+		return AppendResult{}, err
+	}
+	defer release()
 	// Fail fast when the mailbox is missing or the account is full, before
 	// reading what may be a large body.
 	if _, err := a.Mailbox(ctx, name); err != nil {
