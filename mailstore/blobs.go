@@ -68,8 +68,10 @@ func (l *limitReader) Read(p []byte) (int, error) {
 }
 
 // writeBlob streams r (line endings normalised to CRLF) into a new durable
-// body file, parsing its MIME metadata on the way.
-func (a *Account) writeBlob(r io.Reader) (*newBlob, error) {
+// body file, parsing its MIME metadata on the way. More than limit bytes
+// of r fail with ErrTooBig; the limit applies to r as the sender sent it,
+// so CRLF normalisation never turns an accepted size into a refusal.
+func (a *Account) writeBlob(r io.Reader, limit int64) (*newBlob, error) {
 	f, err := os.CreateTemp(filepath.Join(a.dir, "tmp"), "new-")
 	if err != nil {
 		return nil, fmt.Errorf("write message: %w", err)
@@ -81,7 +83,7 @@ func (a *Account) writeBlob(r io.Reader) (*newBlob, error) {
 		return nil, err
 	}
 	bw := bufio.NewWriterSize(f, 64<<10)
-	src := &limitReader{r: msgmeta.NormalizeCRLF(r), n: a.store.opts.MaxMessageSize}
+	src := msgmeta.NormalizeCRLF(&limitReader{r: r, n: limit})
 	cw := &countWriter{w: bw}
 	meta, err := msgmeta.Parse(io.TeeReader(src, cw))
 	if err == nil {

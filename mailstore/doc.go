@@ -35,6 +35,10 @@
 // with the size of the whole store. Until then an orphan only takes disk
 // space: it is not counted in the quota and nothing can reach it.
 //
+// A message may have MaxMessageSize bytes as read (CRLF normalisation may
+// make the stored copy larger); Deliver accepts TraceAllowance more for
+// the trace headers the delivery inlet prepends.
+//
 // Concurrent writes to one account are group-committed: a single committer
 // goroutine per account runs every queued write in one transaction and one
 // fsync, then answers each caller. If the shared transaction fails, each

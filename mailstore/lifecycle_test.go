@@ -13,6 +13,57 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
+// Size limits: Append takes MaxMessageSize bytes as sent, whatever CRLF
+// normalisation adds; Deliver takes TraceAllowance more for the trace
+// headers the LMTP inlet prepends.
+func TestSizeLimits(t *testing.T) {
+	const max = 4096
+	s, err := Open(t.TempDir(), Options{MaxMessageSize: max})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a := quickUser(t, s, "ann")
+	sized := func(n int, eol string) string {
+		m := "Subject: size" + eol + eol
+		for len(m) < n {
+			m += "x" + eol
+		}
+		return m[:n]
+	}
+	tests := []struct {
+		name    string
+		deliver bool
+		body    string
+		wantErr error
+	}{
+		{"append at limit", false, sized(max, "\r\n"), nil},
+		{"append over limit", false, sized(max+1, "\r\n"), ErrTooBig},
+		// 4096 bytes of bare-LF lines grow to ~8 KB stored: still accepted.
+		{"append bare LF at limit", false, sized(max, "\n"), nil},
+		{"deliver with trace headers", true, sized(max+TraceAllowance, "\r\n"), nil},
+		{"deliver over allowance", true, sized(max+TraceAllowance+1, "\r\n"), ErrTooBig},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var err error
+			if tc.deliver {
+				_, err = s.Deliver(ctx, "ann", strings.NewReader(tc.body))
+			} else {
+				_, err = a.Append(ctx, Inbox, strings.NewReader(tc.body), AppendOptions{})
+			}
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil) != (err == nil) {
+				t.Fatalf("got %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+	// Nothing of the refused messages is left on disk.
+	info, _ := a.Mailbox(ctx, Inbox)
+	if n := countBlobs(t, a.dir); n != int(info.Messages) || n != 3 {
+		t.Fatalf("%d body files for %d messages (want 3)", n, info.Messages)
+	}
+}
+
 // quickUser creates a user with a cheap bcrypt hash: the tests below
 // create many users and argon2id is slow by design.
 func quickUser(t testing.TB, s *Store, name string) *Account {
@@ -29,6 +80,21 @@ func quickUser(t testing.TB, s *Store, name string) *Account {
 		t.Fatal(err)
 	}
 	return a
+}
+
+func countBlobs(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(filepath.Join(dir, "blobs"), func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // Every write on an account that is being closed returns (committed or

@@ -17,7 +17,9 @@ import (
 
 // Options configure a Store. The zero value is usable.
 type Options struct {
-	// MaxMessageSize caps one message in bytes; zero means 64 MiB.
+	// MaxMessageSize caps one message in bytes as read (before line ends
+	// are normalised to CRLF); zero means 64 MiB. Deliver accepts
+	// TraceAllowance bytes more.
 	MaxMessageSize int64
 	// Logger receives store diagnostics; nil discards them.
 	Logger *slog.Logger
