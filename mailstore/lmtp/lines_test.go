@@ -219,3 +219,31 @@ func TestRecipientDelimiterSet(t *testing.T) {
 		t.Fatalf("ann has %d messages, want 4", n)
 	}
 }
+
+// DeliverOne (the client of `sealpost deliver`) stops at the server's
+// SIZE and reports a permanent 552 rather than a broken connection, even
+// for one line longer than the whole limit; a long line within the limit
+// is delivered.
+func TestDeliverOneSizeGuard(t *testing.T) {
+	env := startStore(t, 32<<10, nil, Options{})
+	addUser(t, env.store, "ann", 0)
+	ctx := context.Background()
+	ok := "Subject: fits\r\n\r\n" + strings.Repeat("w", 30<<10) + "\r\n"
+	if err := DeliverOne(ctx, "unix", env.sock, "s@x", "ann", strings.NewReader(ok)); err != nil {
+		t.Fatalf("message within the limit: %v", err)
+	}
+	for _, big := range []string{
+		"Subject: big\r\n\r\n" + strings.Repeat(strings.Repeat("v", 70)+"\r\n", 2000),
+		"Subject: one long line\r\n\r\n" + strings.Repeat("u", 1<<20) + "\r\n",
+	} {
+		err := DeliverOne(ctx, "unix", env.sock, "s@x", "ann", strings.NewReader(big))
+		var se *smtp.SMTPError
+		if !errors.As(err, &se) || se.Code != 552 {
+			t.Fatalf("too big (%d bytes): %v, want a 552", len(big), err)
+		}
+	}
+	got := inboxBodies(t, env.store, "ann")
+	if len(got) != 1 || got[0] != traceHeader("s@x", "ann@localhost")+ok {
+		t.Fatalf("stored %d messages, want exactly the one that fits", len(got))
+	}
+}
