@@ -90,7 +90,9 @@ func Open(dir string, opts Options) (*Store, error) {
 }
 
 // makeStoreDirs creates the data directory and users/ and fsyncs the
-// parents of whatever it created.
+// parents of whatever it created. The data directory's own entry is
+// fsynced on every Open, since the caller (serve) may just have created
+// it; that is best effort, as its parent may not be readable to us.
 func makeStoreDirs(dir string) error {
 	for _, d := range []string{dir, filepath.Join(dir, "users")} {
 		err := os.Mkdir(d, 0o700)
@@ -103,10 +105,13 @@ func makeStoreDirs(dir string) error {
 		if err != nil {
 			return err
 		}
-		if err := syncDir(filepath.Dir(d)); err != nil {
-			return err
+		if d != dir {
+			if err := syncDir(filepath.Dir(d)); err != nil {
+				return err
+			}
 		}
 	}
+	_ = syncDir(filepath.Dir(filepath.Clean(dir)))
 	return nil
 }
 
