@@ -107,39 +107,25 @@ func openAccount(s *Store, u User) (*Account, error) {
 
 // makeAccountDirs creates an account's directories, including the 256
 // blob shards (so placing a body never creates a directory), and fsyncs
-// every parent whose entries changed. Directory entries are not durable
-// until their parent is fsynced; doing it here, once, before the account
-// serves any write, means no acknowledged message can sit in a directory
-// that a crash would lose.
+// their parents. Directory entries are not durable until their parent is
+// fsynced; doing it here, before the account serves any write, means no
+// acknowledged message can sit in a directory that a crash would lose.
+// The parents are fsynced even when nothing was created, because an
+// earlier process may have created the entries and died before its fsync.
 func makeAccountDirs(dir string) error {
 	blobs := filepath.Join(dir, "blobs")
-	created := map[string]bool{} // parent dirs to fsync
-	mk := func(d string) error {
-		err := os.Mkdir(d, 0o700)
-		if err == nil {
-			created[filepath.Dir(d)] = true
-			return nil
-		}
-		if errors.Is(err, fs.ErrExist) {
-			return nil
-		}
-		return err
-	}
-	for _, d := range []string{dir, blobs, filepath.Join(dir, "tmp")} {
-		if err := mk(d); err != nil {
-			return fmt.Errorf("create account dir: %w", err)
-		}
-	}
+	dirs := []string{dir, blobs, filepath.Join(dir, "tmp")}
 	for i := range 256 {
-		if err := mk(filepath.Join(blobs, fmt.Sprintf("%02x", i))); err != nil {
+		dirs = append(dirs, filepath.Join(blobs, fmt.Sprintf("%02x", i)))
+	}
+	for _, d := range dirs {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("create account dir: %w", err)
 		}
 	}
 	for _, d := range []string{filepath.Dir(dir), dir, blobs} {
-		if created[d] {
-			if err := syncDir(d); err != nil {
-				return err
-			}
+		if err := syncDir(d); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -89,27 +89,15 @@ func Open(dir string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// makeStoreDirs creates the data directory and users/ and fsyncs the
-// parents of whatever it created. The data directory's own entry is
-// fsynced on every Open, since the caller (serve) may just have created
-// it; that is best effort, as its parent may not be readable to us.
+// makeStoreDirs creates the data directory and users/. Open fsyncs the
+// data directory (users/ and global.db are entries in it) once global.db
+// exists; the data directory's own entry is fsynced here, on every Open,
+// because the caller (serve) may just have created it, or an earlier
+// process may have died before its fsync. That is best effort: the parent
+// may not be readable to us.
 func makeStoreDirs(dir string) error {
-	for _, d := range []string{dir, filepath.Join(dir, "users")} {
-		err := os.Mkdir(d, 0o700)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		if errors.Is(err, fs.ErrNotExist) { // missing parents: create them, no durability promise for those
-			err = os.MkdirAll(d, 0o700)
-		}
-		if err != nil {
-			return err
-		}
-		if d != dir {
-			if err := syncDir(filepath.Dir(d)); err != nil {
-				return err
-			}
-		}
+	if err := os.MkdirAll(filepath.Join(dir, "users"), 0o700); err != nil {
+		return err
 	}
 	_ = syncDir(filepath.Dir(filepath.Clean(dir)))
 	return nil
