@@ -146,3 +146,40 @@ func TestUserCLI(t *testing.T) {
 	s.start()
 	s.LoginIMAPS(t, "bob", "bob-pw")
 }
+
+// sealpost deliver with long lines and over the size limit: a message
+// with 3000- and 100000-char lines is stored byte for byte (exit 0); one
+// over max_message_size is refused for good (65), never deferred (75),
+// also when it is a single line longer than the limit.
+func TestDeliverLongLinesAndSize(t *testing.T) {
+	cfg := writeFile(t, t.TempDir(), "sealpost.toml", "[limits]\nmax_message_size = \"256KB\"\n")
+	s := Start(t, Config{Extra: []string{"--config", cfg}})
+	s.AddUser("ann", "ann-password")
+	long := "Subject: long lines\r\nFrom: sender@example.org\r\n\r\n" +
+		strings.Repeat("a", 3000) + "\r\n" + strings.Repeat("b", 100000) + "\r\n"
+	deliver := func(msg string) (string, int) {
+		return s.Sealpost(msg, "deliver", "--data", s.Data, "-d", "ann", "-f", "sender@example.org")
+	}
+	if out, code := deliver(long); code != 0 {
+		t.Fatalf("long lines: exit %d: %s", code, out)
+	}
+	for name, msg := range map[string]string{
+		"many lines": "Subject: big\r\n\r\n" + strings.Repeat(strings.Repeat("c", 78)+"\r\n", 4000),
+		"one line":   "Subject: big\r\n\r\n" + strings.Repeat("d", 2<<20) + "\r\n",
+	} {
+		if out, code := deliver(msg); code != 65 || !strings.Contains(out, "552 5.3.4") {
+			t.Errorf("too big (%s): exit %d, want 65 with 552 5.3.4: %s", name, code, out)
+		}
+	}
+	c := s.LoginIMAPS(t, "ann", "ann-password")
+	bodies := Bodies(t, c, "INBOX")
+	if len(bodies) != 1 {
+		t.Fatalf("INBOX has %d messages, want 1", len(bodies))
+	}
+	want := "Return-Path: <sender@example.org>\r\nDelivered-To: ann@localhost\r\n" + long
+	for _, b := range bodies {
+		if b != want {
+			t.Fatalf("stored %d bytes, want %d (byte-identical with trace headers)", len(b), len(want))
+		}
+	}
+}

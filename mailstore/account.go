@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -21,9 +22,20 @@ type Account struct {
 	db    *bolt.DB
 	quota atomic.Int64
 
-	ops  chan *writeOp
-	quit chan struct{}
-	wg   sync.WaitGroup
+	ops     chan *writeOp
+	quit    chan struct{} // closed by close: the committer stops
+	stopped chan struct{} // closed when the committer has returned
+	wg      sync.WaitGroup
+
+	// life gates the operations that touch the account's files or queue
+	// writes: close waits for those in flight and refuses new ones, so
+	// nothing writes into a directory DeleteUser is removing and no write
+	// is queued after the committer stopped.
+	lifeMu   sync.Mutex
+	closing  bool
+	inflight sync.WaitGroup
+	once     sync.Once
+	closeErr error
 
 	watchMu  sync.Mutex
 	watchers map[int]func(Event)
@@ -51,33 +63,39 @@ var (
 
 func openAccount(s *Store, u User) (*Account, error) {
 	dir := s.userDir(u.ID)
-	for _, d := range []string{dir, filepath.Join(dir, "blobs"), filepath.Join(dir, "tmp")} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, err
-		}
+	if err := makeAccountDirs(dir); err != nil {
+		return nil, err
 	}
 	db, err := bolt.Open(filepath.Join(dir, "mail.db"), 0o600, boltOptions(s.opts))
 	if err != nil {
 		return nil, lockErr(err)
 	}
+	a := &Account{
+		store: s, user: u, dir: dir, db: db,
+		ops: make(chan *writeOp, 256), quit: make(chan struct{}), stopped: make(chan struct{}),
+		watchers: map[int]func(Event){},
+	}
+	a.quota.Store(u.Quota)
+	// The buckets and the default mailboxes are created in the first
+	// transaction of a new account, and checked again at every open: a
+	// crash right after the user's global record was committed must not
+	// leave an account without INBOX.
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bktAcctMeta, bktNames, bktMboxes} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
 		}
-		return nil
+		return (&wtx{tx: tx, a: a}).ensureDefaults()
 	})
+	if err == nil {
+		// mail.db may be new: make its directory entry durable too.
+		err = syncDir(dir)
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	a := &Account{
-		store: s, user: u, dir: dir, db: db,
-		ops: make(chan *writeOp, 256), quit: make(chan struct{}),
-		watchers: map[int]func(Event){},
-	}
-	a.quota.Store(u.Quota)
 	if err := a.cleanOrphans(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("clean orphans: %w", err)
@@ -87,18 +105,61 @@ func openAccount(s *Store, u User) (*Account, error) {
 	return a, nil
 }
 
+// makeAccountDirs creates an account's directories, including the 256
+// blob shards (so placing a body never creates a directory), and fsyncs
+// their parents. Directory entries are not durable until their parent is
+// fsynced; doing it here, before the account serves any write, means no
+// acknowledged message can sit in a directory that a crash would lose.
+// The parents are fsynced even when nothing was created, because an
+// earlier process may have created the entries and died before its fsync.
+func makeAccountDirs(dir string) error {
+	blobs := filepath.Join(dir, "blobs")
+	dirs := []string{dir, blobs, filepath.Join(dir, "tmp")}
+	for i := range 256 {
+		dirs = append(dirs, filepath.Join(blobs, fmt.Sprintf("%02x", i)))
+	}
+	for _, d := range dirs {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("create account dir: %w", err)
+		}
+	}
+	for _, d := range []string{filepath.Dir(dir), dir, blobs} {
+		if err := syncDir(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // User returns the account's owner.
 func (a *Account) User() User { return a.user }
 
+// close stops the account: new operations fail with ErrClosed, those in
+// flight finish first, then the committer stops and the database closes.
+// It is safe to call more than once.
 func (a *Account) close() error {
-	select {
-	case <-a.quit:
-		return nil
-	default:
+	a.once.Do(func() {
+		a.lifeMu.Lock()
+		a.closing = true
+		a.lifeMu.Unlock()
+		a.inflight.Wait()
+		close(a.quit)
+		a.wg.Wait()
+		a.closeErr = a.db.Close()
+	})
+	return a.closeErr
+}
+
+// hold admits one operation unless the account is closing; the caller
+// must call the returned release when done.
+func (a *Account) hold() (release func(), err error) {
+	a.lifeMu.Lock()
+	defer a.lifeMu.Unlock()
+	if a.closing {
+		return nil, ErrClosed
 	}
-	close(a.quit)
-	a.wg.Wait()
-	return a.db.Close()
+	a.inflight.Add(1)
+	return a.inflight.Done, nil
 }
 
 // writeOp is one caller's write, run by the committer inside a shared
@@ -117,17 +178,36 @@ var errBatchAborted = errors.New("batch aborted")
 // its fsync) or the failure. Callers never abandon a write: once queued it
 // either commits or fails, and the caller learns which.
 func (a *Account) write(fn func(*wtx) error) error {
+	release, err := a.hold()
+	if err != nil {
+		return err
+	}
+	defer release()
 	op := &writeOp{fn: fn, done: make(chan error, 1)}
 	select {
 	case a.ops <- op:
-	case <-a.quit:
+	case <-a.stopped:
 		return ErrClosed
 	}
-	return <-op.done
+	// hold keeps the committer running until this write is answered; the
+	// stopped case is a second line of defence so that a write can never
+	// wait for a committer that is gone.
+	select {
+	case err := <-op.done:
+		return err
+	case <-a.stopped:
+		select {
+		case err := <-op.done:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
 }
 
 func (a *Account) committer() {
 	defer a.wg.Done()
+	defer close(a.stopped)
 	for {
 		var op *writeOp
 		select {

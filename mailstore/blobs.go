@@ -68,8 +68,10 @@ func (l *limitReader) Read(p []byte) (int, error) {
 }
 
 // writeBlob streams r (line endings normalised to CRLF) into a new durable
-// body file, parsing its MIME metadata on the way.
-func (a *Account) writeBlob(r io.Reader) (*newBlob, error) {
+// body file, parsing its MIME metadata on the way. More than limit bytes
+// of r fail with ErrTooBig; the limit applies to r as the sender sent it,
+// so CRLF normalisation never turns an accepted size into a refusal.
+func (a *Account) writeBlob(r io.Reader, limit int64) (*newBlob, error) {
 	f, err := os.CreateTemp(filepath.Join(a.dir, "tmp"), "new-")
 	if err != nil {
 		return nil, fmt.Errorf("write message: %w", err)
@@ -81,7 +83,7 @@ func (a *Account) writeBlob(r io.Reader) (*newBlob, error) {
 		return nil, err
 	}
 	bw := bufio.NewWriterSize(f, 64<<10)
-	src := &limitReader{r: msgmeta.NormalizeCRLF(r), n: a.store.opts.MaxMessageSize}
+	src := msgmeta.NormalizeCRLF(&limitReader{r: r, n: limit})
 	cw := &countWriter{w: bw}
 	meta, err := msgmeta.Parse(io.TeeReader(src, cw))
 	if err == nil {
@@ -111,18 +113,13 @@ func (a *Account) writeBlob(r io.Reader) (*newBlob, error) {
 }
 
 // placeBlob puts a file at blob name's path through put (a rename or a
-// link) and fsyncs the directory so the name survives a crash.
+// link) and fsyncs the directory so the name survives a crash. The shard
+// directory itself was created and made durable when the account opened
+// (makeAccountDirs), so no writer can acknowledge a body whose directory
+// entry is not yet on disk.
 func (a *Account) placeBlob(name string, put func(dst string) error) error {
 	dst := a.blobPath(name)
 	dir := filepath.Dir(dst)
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("store message: %w", err)
-		}
-		if err := syncDir(filepath.Dir(dir)); err != nil {
-			return err
-		}
-	}
 	if err := put(dst); err != nil {
 		return fmt.Errorf("store message: %w", err)
 	}

@@ -18,10 +18,26 @@
 //
 // A message is acknowledged (Deliver or Append returns nil) only after its
 // body file and its directory are fsynced and the bbolt transaction that
-// references it has committed (bbolt fsyncs on commit). A crash before the
-// commit leaves an orphan file, which is removed the next time the account
-// is opened. Expunge commits first and removes files afterwards, so an
-// expunged message can leave an orphan but never a dangling record.
+// references it has committed (bbolt fsyncs on commit). Directories are
+// made durable before anything is put in them: Open fsyncs the data
+// directory after creating users/ and global.db, and opening an account
+// creates users/<id>, tmp/, blobs/ and all 256 blobs/xx shards at once and
+// fsyncs their parents, so no writer ever creates a directory.
+//
+// Cleanup after a crash. A crash before the commit leaves an orphan body
+// file; an expunge commits first and removes files afterwards, so it can
+// leave an orphan but never a dangling record. Open sweeps what needs no
+// account: partly written files in every user's tmp/ and the directory of
+// a user whose record is gone (DeleteUser removes the record first).
+// Orphans in blobs/ are removed when the account is first opened, before
+// it serves any write: telling them apart needs the account's records, and
+// reading every account's records at start would make start-up time grow
+// with the size of the whole store. Until then an orphan only takes disk
+// space: it is not counted in the quota and nothing can reach it.
+//
+// A message may have MaxMessageSize bytes as read (CRLF normalisation may
+// make the stored copy larger); Deliver accepts TraceAllowance more for
+// the trace headers the delivery inlet prepends.
 //
 // Concurrent writes to one account are group-committed: a single committer
 // goroutine per account runs every queued write in one transaction and one

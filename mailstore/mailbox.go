@@ -139,18 +139,24 @@ func (w *wtx) createMbox(name, specialUse string, subscribe bool) (*mbox, error)
 	return m, m.save()
 }
 
-func (a *Account) createDefaults(ctx context.Context) error {
-	return a.write(func(w *wtx) error {
-		for _, d := range DefaultMailboxes {
-			if w.tx.Bucket(bktNames).Get([]byte(d.Name)) != nil {
-				continue
-			}
-			if _, err := w.createMbox(d.Name, d.SpecialUse, true); err != nil {
-				return err
-			}
+// ensureDefaults gives a new account (one without any mailbox) the
+// default mailboxes, and any account its INBOX. It is idempotent and runs
+// each time an account is opened. Other defaults the user deleted stay
+// deleted: only INBOX cannot be deleted, so only a brand-new account has
+// no mailbox at all.
+func (w *wtx) ensureDefaults() error {
+	names := w.tx.Bucket(bktNames)
+	first, _ := names.Cursor().First()
+	fresh := first == nil
+	for _, d := range DefaultMailboxes {
+		if !fresh && d.Name != Inbox || names.Get([]byte(d.Name)) != nil {
+			continue
 		}
-		return nil
-	})
+		if _, err := w.createMbox(d.Name, d.SpecialUse, true); err != nil {
+			return err
+		}
+	}
+	return w.finish()
 }
 
 // CreateMailbox creates a mailbox (and any missing parents), optionally

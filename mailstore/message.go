@@ -27,23 +27,42 @@ type AppendResult struct {
 	Message     Message
 }
 
+// TraceAllowance is how many bytes Deliver accepts beyond MaxMessageSize:
+// room for the trace header fields (Return-Path, Delivered-To, Received) a
+// delivery agent prepends to a message it accepted at the size limit. An
+// MTA that was told SIZE n must not see a message of n bytes bounced
+// because of what the inlet added.
+const TraceAllowance = 4 << 10
+
 // Deliver stores a message in the named user's INBOX. It returns once the
-// message is durable. Errors: ErrNoSuchUser, ErrOverQuota, ErrTooBig, or a
-// storage failure.
+// message is durable. r may be up to MaxMessageSize + TraceAllowance bytes
+// (counted as read, before line ends are normalised). Errors:
+// ErrNoSuchUser, ErrOverQuota, ErrTooBig, or a storage failure.
 func (s *Store) Deliver(ctx context.Context, user string, r io.Reader) (AppendResult, error) {
 	a, err := s.Account(ctx, user)
 	if err != nil {
 		return AppendResult{}, err
 	}
-	return a.Append(ctx, Inbox, r, AppendOptions{})
+	return a.appendLimit(ctx, Inbox, r, AppendOptions{}, s.opts.MaxMessageSize+TraceAllowance)
 }
 
-// Append stores a message in a mailbox and returns once it is durable.
+// Append stores a message in a mailbox and returns once it is durable. r
+// may be up to MaxMessageSize bytes (as read, before line ends are
+// normalised to CRLF, so the stored size can be larger).
 func (a *Account) Append(ctx context.Context, mailbox string, r io.Reader, opts AppendOptions) (AppendResult, error) {
+	return a.appendLimit(ctx, mailbox, r, opts, a.store.opts.MaxMessageSize)
+}
+
+func (a *Account) appendLimit(ctx context.Context, mailbox string, r io.Reader, opts AppendOptions, limit int64) (AppendResult, error) {
 	name, err := NormalizeMailbox(mailbox)
 	if err != nil {
 		return AppendResult{}, err
 	}
+	release, err := a.hold()
+	if err != nil {
+		return AppendResult{}, err
+	}
+	defer release()
 	// Fail fast when the mailbox is missing or the account is full, before
 	// reading what may be a large body.
 	if _, err := a.Mailbox(ctx, name); err != nil {
@@ -52,7 +71,7 @@ func (a *Account) Append(ctx context.Context, mailbox string, r io.Reader, opts 
 	if used, quota, err := a.Usage(); err == nil && quota > 0 && used >= quota {
 		return AppendResult{}, fmt.Errorf("append to %s: %w", name, ErrOverQuota)
 	}
-	nb, err := a.writeBlob(r)
+	nb, err := a.writeBlob(r, limit)
 	if err != nil {
 		return AppendResult{}, err
 	}

@@ -85,8 +85,13 @@ func (a *Account) Copy(ctx context.Context, src MailboxID, uids []UID, dest stri
 		part []byte
 		blob string // the copy's own link
 	}
+	release, err := a.hold()
+	if err != nil {
+		return CopyResult{}, err
+	}
+	defer release()
 	var items []item
-	err := a.db.View(func(tx *bolt.Tx) error {
+	err = a.db.View(func(tx *bolt.Tx) error {
 		m, err := openMbox(tx, src)
 		if err != nil {
 			return err

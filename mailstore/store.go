@@ -2,8 +2,10 @@ package mailstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,7 +17,9 @@ import (
 
 // Options configure a Store. The zero value is usable.
 type Options struct {
-	// MaxMessageSize caps one message in bytes; zero means 64 MiB.
+	// MaxMessageSize caps one message in bytes as read (before line ends
+	// are normalised to CRLF); zero means 64 MiB. Deliver accepts
+	// TraceAllowance bytes more.
 	MaxMessageSize int64
 	// Logger receives store diagnostics; nil discards them.
 	Logger *slog.Logger
@@ -54,7 +58,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := os.MkdirAll(filepath.Join(dir, "users"), 0o700); err != nil {
+	if err := makeStoreDirs(dir); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	db, err := bolt.Open(filepath.Join(dir, "global.db"), 0o600, boltOptions(opts))
@@ -69,11 +73,93 @@ func Open(dir string, opts Options) (*Store, error) {
 		}
 		return nil
 	})
+	if err == nil {
+		// global.db may be new: make its directory entry durable.
+		err = syncDir(dir)
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	return &Store{dir: dir, opts: opts, log: opts.Logger, db: db, accounts: map[UserID]*Account{}}, nil
+	s := &Store{dir: dir, opts: opts, log: opts.Logger, db: db, accounts: map[UserID]*Account{}}
+	if err := s.sweep(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+// makeStoreDirs creates the data directory and users/. Open fsyncs the
+// data directory (users/ and global.db are entries in it) once global.db
+// exists; the data directory's own entry is fsynced here, on every Open,
+// because the caller (serve) may just have created it, or an earlier
+// process may have died before its fsync. That is best effort: the parent
+// may not be readable to us.
+func makeStoreDirs(dir string) error {
+	if err := os.MkdirAll(filepath.Join(dir, "users"), 0o700); err != nil {
+		return err
+	}
+	_ = syncDir(filepath.Dir(filepath.Clean(dir)))
+	return nil
+}
+
+// sweep runs once at Open, before any account is in use. It removes what a
+// crash can leave behind that no later step would: the directory of a user
+// whose record is gone (DeleteUser interrupted between the record and the
+// files), and partly written bodies in every user's tmp/. Orphaned body
+// files in blobs/ need the user's records to be recognised, so they are
+// removed when the account is first opened (see cleanOrphans).
+func (s *Store) sweep() error {
+	live := map[string]bool{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktUsers).ForEach(func(k, v []byte) error {
+			var rec userRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("user %s: %w", k, err)
+			}
+			live[fmt.Sprint(uint64(rec.ID))] = true
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	users := filepath.Join(s.dir, "users")
+	ents, err := os.ReadDir(users)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		p := filepath.Join(users, e.Name())
+		if !live[e.Name()] {
+			s.log.Info("removing the files of a deleted user", "dir", p)
+			if err := os.RemoveAll(p); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := clearDir(filepath.Join(p, "tmp")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// clearDir removes every file in dir; a missing dir is fine.
+func clearDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ErrLocked means another process (usually a running `sealpost serve`) has
@@ -136,12 +222,30 @@ func (s *Store) account(u User) (*Account, error) {
 	if a := s.accounts[u.ID]; a != nil {
 		return a, nil
 	}
+	// u may have been looked up before a concurrent DeleteUser: check
+	// again under s.mu (which DeleteUser holds while it removes the
+	// record) so a deleted user's store is never recreated.
+	if err := s.checkLive(u); err != nil {
+		return nil, err
+	}
 	a, err := openAccount(s, u)
 	if err != nil {
 		return nil, fmt.Errorf("open account %s: %w", u.Name, err)
 	}
 	s.accounts[u.ID] = a
 	return a, nil
+}
+
+// checkLive fails with ErrNoSuchUser unless u's record still exists.
+func (s *Store) checkLive(u User) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bktUsers).Get([]byte(u.Name))
+		var rec userRecord
+		if v == nil || json.Unmarshal(v, &rec) != nil || rec.ID != u.ID {
+			return fmt.Errorf("user %s: %w", u.Name, ErrNoSuchUser)
+		}
+		return nil
+	})
 }
 
 func (s *Store) userDir(id UserID) string {

@@ -81,11 +81,10 @@ func (s *Store) ImportUser(ctx context.Context, name, hash string, quota int64) 
 	if err := os.RemoveAll(s.userDir(rec.ID)); err != nil {
 		return User{}, fmt.Errorf("create user %s: %w", n, err)
 	}
-	a, err := s.account(rec.user())
-	if err != nil {
-		return User{}, err
-	}
-	if err := a.createDefaults(ctx); err != nil {
+	// Opening the account creates its default mailboxes. Should this crash
+	// first, the next open creates them (openAccount), so the user can
+	// never end up without an INBOX.
+	if _, err := s.account(rec.user()); err != nil {
 		return User{}, fmt.Errorf("create user %s: %w", n, err)
 	}
 	return rec.user(), nil
@@ -200,23 +199,39 @@ func (s *Store) updateUser(name string, fn func(*userRecord) error) error {
 	})
 }
 
-// DeleteUser removes a user and all of their mail.
+// DeleteUser removes a user and all of their mail. Operations in flight on
+// the user's account finish first; later ones fail with ErrClosed, and
+// the account cannot be opened again.
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	u, _, err := s.lookup(name)
 	if err != nil {
 		return err
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bktUsers).Delete([]byte(u.Name)) })
+	// The record goes and the open account leaves the map in one step
+	// under s.mu, which account() also holds to open an account: no
+	// delivery can reopen (and so recreate) the store being removed.
+	s.mu.Lock()
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bktUsers)
+		var rec userRecord
+		if v := b.Get([]byte(u.Name)); v == nil || json.Unmarshal(v, &rec) != nil || rec.ID != u.ID {
+			return fmt.Errorf("user %s: %w", u.Name, ErrNoSuchUser)
+		}
+		return b.Delete([]byte(u.Name))
+	})
+	a := s.accounts[u.ID]
+	if err == nil {
+		delete(s.accounts, u.ID)
+	}
+	s.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("delete user %s: %w", u.Name, err)
 	}
-	s.mu.Lock()
-	a := s.accounts[u.ID]
-	delete(s.accounts, u.ID)
-	s.mu.Unlock()
 	if a != nil {
 		a.close()
 	}
+	// Should this fail or crash half-way, the next Open removes the rest
+	// (Store.sweep): the record is already gone.
 	if err := os.RemoveAll(s.userDir(u.ID)); err != nil {
 		return fmt.Errorf("delete user %s: remove mail: %w", u.Name, err)
 	}

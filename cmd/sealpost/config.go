@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -70,85 +68,125 @@ func defaultConfig() *Config {
 // loadConfig reads a TOML file over the defaults. Unknown keys and bad
 // values are errors that name the key and its line.
 func loadConfig(path string) (*Config, error) {
-	c := defaultConfig()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	md, err := toml.Decode(string(data), c)
+	c, err := parseConfig(string(data))
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, fmt.Errorf("config %s: line %d: %s", path, pe.Position.Line, pe.Message)
-		}
-		return nil, fmt.Errorf("config %s: %w", path, err)
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		k := und[0]
-		return nil, fmt.Errorf("config %s: line %d: unknown key %q", path, keyLine(data, k), k.String())
-	}
-	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
 }
 
-// keyLine finds the line of a (dotted) key: the first line assigning its
-// last part after its table header. BurntSushi/toml does not expose
-// positions of undecoded keys.
-func keyLine(data []byte, k toml.Key) int {
-	table := strings.Join(k[:len(k)-1], ".")
-	assign := regexp.MustCompile(`^\s*"?` + regexp.QuoteMeta(k[len(k)-1]) + `"?\s*=`)
-	header := regexp.MustCompile(`^\s*\[\s*([^\]]*?)\s*\]`)
-	cur := ""
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if m := header.FindStringSubmatch(line); m != nil {
-			cur = m[1]
-			if cur == k.String() {
-				return n
-			}
-			continue
-		}
-		if cur == table && assign.MatchString(line) {
-			return n
-		}
+// parseConfig decodes and validates a config document.
+func parseConfig(doc string) (*Config, error) {
+	c := defaultConfig()
+	md, err := toml.Decode(doc, c)
+	lines := scanKeyLines(doc)
+	if err != nil {
+		return nil, decodeError(err, lines)
 	}
-	return 0
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0]
+		return nil, fmt.Errorf("line %d: %s: unknown key", lines.lineOf(k), k)
+	}
+	if err := c.validate(); err != nil {
+		var ce *configError
+		if errors.As(err, &ce) {
+			if n := lines.lineOf(toml.Key(strings.Split(ce.key, "."))); n > 0 {
+				return nil, fmt.Errorf("line %d: %w", n, err)
+			}
+		}
+		return nil, err
+	}
+	return c, nil
 }
 
+// badType matches BurntSushi/toml's type mismatch errors, which are not
+// ParseErrors: `toml: line 3 (last key "imap.listen"): incompatible types: ...`.
+var badType = regexp.MustCompile(`^toml: line (\d+) \(last key "(.*)"\): (.*)$`)
+
+// decodeError rewrites toml.Decode's errors as "line N: key: problem".
+func decodeError(err error, lines keyLines) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		// A value our types refused (e.g. a bad size) comes with its key.
+		// A syntax error comes with the last key parsed, which is only
+		// worth naming if it is on the line of the error.
+		if pe.LastKey != "" && lines.lineOf(toml.Key(strings.Split(pe.LastKey, "."))) == pe.Position.Line {
+			return fmt.Errorf("line %d: %s: %s", pe.Position.Line, pe.LastKey, pe.Message)
+		}
+		return fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+	}
+	if m := badType.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Errorf("line %s: %s: %s", m[1], m[2], m[3])
+	}
+	return err
+}
+
+// configError is a bad value of one key, named as in the file.
+type configError struct {
+	key string // dotted: "lmtp.recipient_delimiter"
+	msg string
+}
+
+func (e *configError) Error() string { return e.key + ": " + e.msg }
+
+func badKey(key, format string, args ...any) error {
+	return &configError{key: key, msg: fmt.Sprintf(format, args...)}
+}
+
+// validate checks the values toml could not; errors are *configError.
 func (c *Config) validate() error {
-	for key, addr := range map[string]string{
-		"imap.listen": c.IMAP.Listen, "imap.tls_listen": c.IMAP.TLSListen,
-		"pop3.listen": c.POP3.Listen, "pop3.tls_listen": c.POP3.TLSListen, "lmtp.listen": c.LMTP.Listen,
+	for _, a := range []struct{ key, addr string }{
+		{"imap.listen", c.IMAP.Listen}, {"imap.tls_listen", c.IMAP.TLSListen},
+		{"pop3.listen", c.POP3.Listen}, {"pop3.tls_listen", c.POP3.TLSListen},
+		{"lmtp.listen", c.LMTP.Listen},
 	} {
-		if addr == "" {
+		if a.addr == "" {
 			continue
 		}
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			return fmt.Errorf("%s: bad address %q: %v", key, addr, err)
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			return badKey(a.key, "bad address %q: %v", a.addr, err)
 		}
 	}
 	switch c.LogFormat {
 	case "text", "json":
 	default:
-		return fmt.Errorf("log_format: %q is neither text nor json", c.LogFormat)
+		return badKey("log_format", "%q is neither text nor json", c.LogFormat)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
-		return fmt.Errorf("log_level: %w", err)
+		return badKey("log_level", "%v", err)
 	}
-	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
-		return errors.New("tls: set both cert and key, or neither (to use a generated certificate)")
+	if c.TLS.Cert != "" && c.TLS.Key == "" {
+		return badKey("tls.cert", "set tls.key too, or neither (to use a generated certificate)")
+	}
+	if c.TLS.Key != "" && c.TLS.Cert == "" {
+		return badKey("tls.key", "set tls.cert too, or neither (to use a generated certificate)")
 	}
 	if c.DataDir == "" {
-		return errors.New("data_dir: must not be empty")
+		return badKey("data_dir", "must not be empty")
 	}
-	if c.LMTP.RecipientDelimiter != "" && len(c.LMTP.RecipientDelimiter) != 1 {
-		return fmt.Errorf("lmtp.recipient_delimiter: %q must be one character", c.LMTP.RecipientDelimiter)
+	if err := checkDelimiters(c.LMTP.RecipientDelimiter); err != nil {
+		return badKey("lmtp.recipient_delimiter", "%v", err)
 	}
 	if c.Limits.MaxMessageSize <= 0 {
-		return errors.New("limits.max_message_size: must be positive")
+		return badKey("limits.max_message_size", "must be positive")
+	}
+	return nil
+}
+
+// checkDelimiters accepts a set of delimiter characters like Postfix's
+// recipient_delimiter ("+-": split at the first of either).
+func checkDelimiters(d string) error {
+	if d == "" {
+		return errors.New(`must not be empty (e.g. "+", or "+-" for either)`)
+	}
+	for _, r := range d {
+		if r <= ' ' || r >= 0x7f || r == '@' || r == '"' || r == '\\' {
+			return fmt.Errorf("%q: %q cannot separate an address extension", d, r)
+		}
 	}
 	return nil
 }

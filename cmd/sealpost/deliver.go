@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -115,13 +114,14 @@ func deliverExit(err error) (int, string) {
 		return exTempFail, "temporary failure (is sealpost serve running?): " + err.Error()
 	}
 	text := fmt.Sprintf("%d %d.%d.%d %s", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)
+	badRcpt := se.EnhancedCode[0] == 5 && se.EnhancedCode[1] == 1 && se.EnhancedCode[2] >= 1 && se.EnhancedCode[2] <= 3
 	switch {
-	case se.Code == 550 && se.EnhancedCode == smtp.EnhancedCode{5, 1, 1}:
+	case se.Code/100 == 5 && badRcpt: // 5.1.1 no such user, 5.1.2 domain, 5.1.3 syntax
 		return exNoUser, "unknown user (" + text + ")"
-	case se.Code >= 400 && se.Code < 500:
+	case se.Code/100 == 4:
 		return exTempFail, "temporary failure (" + text + ")"
-	case strings.HasPrefix(fmt.Sprint(se.Code), "5"):
+	case se.Code/100 == 5: // too big, line too long, ...: retrying cannot help
 		return exDataErr, "refused (" + text + ")"
 	}
-	return exTempFail, text
+	return exTempFail, "unexpected reply (" + text + ")"
 }

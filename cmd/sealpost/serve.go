@@ -100,6 +100,11 @@ func cmdServe(args []string, stderr io.Writer) int {
 		cfg.lmtpSocketOff = *f.lmtpSocket == ""
 	}
 	if err := cfg.validate(); err != nil {
+		// The file was valid on its own, so a flag brought the bad value.
+		var ce *configError
+		if errors.As(err, &ce) && set[keyFlags[ce.key]] {
+			err = fmt.Errorf("--%s: %s", keyFlags[ce.key], ce.msg)
+		}
 		fmt.Fprintln(stderr, "sealpost serve:", err)
 		return 2
 	}
@@ -112,6 +117,13 @@ func cmdServe(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// keyFlags names the flag that overrides a config key.
+var keyFlags = map[string]string{
+	"data_dir": "data", "imap.listen": "imap", "imap.tls_listen": "imaps",
+	"pop3.listen": "pop3", "pop3.tls_listen": "pop3s", "lmtp.listen": "lmtp",
+	"log_format": "log-format", "log_level": "log-level",
 }
 
 // server is one running protocol server that listeners feed.

@@ -2,9 +2,11 @@ package lmtp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,7 +46,21 @@ func DeliverOne(ctx context.Context, network, addr, from, rcpt string, body io.R
 	if err != nil {
 		return err
 	}
+	// Never send more than the server's SIZE: it would refuse the message
+	// anyway, and past its limits it may hang up mid-message, which looks
+	// like a temporary failure. Returning without closing w abandons the
+	// transaction (the deferred Close drops the connection), so nothing
+	// truncated is delivered.
+	if ok, v := c.Extension("SIZE"); ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			body = &sizeGuard{r: body, limit: n, left: n}
+		}
+	}
 	if _, err := io.Copy(w, body); err != nil {
+		var big *smtp.SMTPError
+		if errors.As(err, &big) {
+			return big
+		}
 		return fmt.Errorf("send message: %w", err)
 	}
 	// A per-recipient refusal comes back as smtp.LMTPDataError, whose
@@ -54,4 +70,20 @@ func DeliverOne(ctx context.Context, network, addr, from, rcpt string, body io.R
 	}
 	c.Quit()
 	return nil
+}
+
+// sizeGuard fails with a 552 once more than left bytes were read.
+type sizeGuard struct {
+	r     io.Reader
+	limit int64
+	left  int64
+}
+
+func (g *sizeGuard) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if g.left -= int64(n); g.left < 0 {
+		return 0, &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4},
+			Message: fmt.Sprintf("Message larger than the server's limit of %d bytes", g.limit)}
+	}
+	return n, err
 }

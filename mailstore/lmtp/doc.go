@@ -7,5 +7,11 @@
 // retries; the mapping lives in errors.go. go-smtp would turn a plain Go
 // error into a permanent 554, so every error is mapped.
 //
+// Message lines have no length limit of their own (only the message size
+// counts, see linelimit.go); command lines are capped at MaxCommandLine.
+// A message of the advertised SIZE is never refused for the trace headers
+// the inlet prepends (Return-Path, Delivered-To): addresses are capped so
+// those always fit in mailstore.TraceAllowance.
+//
 // It also holds the LMTP client side used by `sealpost deliver`.
 package lmtp

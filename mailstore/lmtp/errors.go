@@ -16,6 +16,9 @@ var (
 	errTooBig      = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
 	errTemp        = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure, try again later"}
 	errNoSender    = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "MAIL FROM first"}
+	errLongSender  = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Sender address too long"}
+	errLongRcpt    = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Recipient address too long"}
+	errLongLine    = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 4, 0}, Message: "Line too long"}
 )
 
 // toSMTP maps a store error to the LMTP reply. Unexpected errors become a
@@ -34,6 +37,10 @@ func toSMTP(err error) error {
 		return errOverQuota
 	case errors.Is(err, mailstore.ErrTooBig), errors.Is(err, smtp.ErrDataTooLarge):
 		return errTooBig
+	case errors.Is(err, smtp.ErrTooLongLine):
+		// Only a line longer than the message size limit gets here (see
+		// linelimit.go); it will not fit on a retry either.
+		return errLongLine
 	default:
 		return errTemp
 	}

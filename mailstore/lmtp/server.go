@@ -31,15 +31,20 @@ type Options struct {
 	// Domains accepted in recipient addresses (case-insensitive). Empty:
 	// any domain, which suits an MTA that already decided the mail is ours.
 	Domains []string
-	// RecipientDelimiter separates the user from a tag ("ann+lists@x"
-	// delivers to ann). Empty: "+". Set to "-" or similar to change it.
+	// RecipientDelimiter is the set of characters that separate the user
+	// from a tag ("ann+lists@x" delivers to ann), split at the first one
+	// found, as Postfix's recipient_delimiter ("+-" accepts both ann+x
+	// and ann-x). Empty: "+".
 	RecipientDelimiter string
-	Hostname           string        // LHLO greeting name; empty: "localhost"
-	MaxMessageSize     int64         // zero: the store's maximum
-	MaxRecipients      int           // zero: 100
-	Timeout            time.Duration // per read and write; zero: 5 min (RFC 5321 §4.5.3.2)
-	SpoolDir           string        // where large messages are buffered; empty: os.TempDir()
-	Logger             *slog.Logger  // nil: discard
+	Hostname           string // LHLO greeting name; empty: "localhost"
+	// MaxMessageSize is advertised with SIZE and enforced on DATA; zero:
+	// the store's maximum. The store accepts it plus the trace headers
+	// the inlet adds (mailstore.TraceAllowance).
+	MaxMessageSize int64
+	MaxRecipients  int           // zero: 100
+	Timeout        time.Duration // per read and write; zero: 5 min (RFC 5321 §4.5.3.2)
+	SpoolDir       string        // where large messages are buffered; empty: os.TempDir()
+	Logger         *slog.Logger  // nil: discard
 }
 
 // Server is an LMTP server. Serve it on as many listeners as needed.
@@ -77,9 +82,14 @@ func New(opts Options) (*Server, error) {
 	srv := smtp.NewServer(s)
 	srv.LMTP = true
 	srv.Domain = opts.Hostname
-	srv.MaxMessageBytes = opts.MaxMessageSize
+	// go-smtp's DATA reader must read the terminating dot within its
+	// budget, so it refuses a message of exactly MaxMessageBytes. One byte
+	// more lets DATA take exactly MaxMessageSize; MAIL's SIZE= and
+	// LMTPData enforce MaxMessageSize itself (BDAT would take the extra
+	// byte). The cost: LHLO advertises SIZE one byte too high.
+	srv.MaxMessageBytes = opts.MaxMessageSize + 1
 	srv.MaxRecipients = opts.MaxRecipients
-	srv.MaxLineLength = 2000
+	srv.MaxLineLength = 0 // lineConn limits lines instead, see linelimit.go
 	srv.ReadTimeout = opts.Timeout
 	srv.WriteTimeout = opts.Timeout
 	srv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
@@ -89,7 +99,7 @@ func New(opts Options) (*Server, error) {
 
 // Serve accepts LMTP connections on l until Shutdown or Close.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.smtp.Serve(l)
+	err := s.smtp.Serve(listener{l})
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
@@ -104,7 +114,8 @@ func (s *Server) Close() error { return s.smtp.Close() }
 
 // NewSession implements smtp.Backend; go-smtp calls it at LHLO.
 func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	return &session{s: s, log: s.log.With("conn", s.conn.Add(1))}, nil
+	lc, _ := c.Conn().(*lineConn)
+	return &session{s: s, lc: lc, log: s.log.With("conn", s.conn.Add(1))}, nil
 }
 
 type recipient struct {
@@ -114,6 +125,7 @@ type recipient struct {
 
 type session struct {
 	s     *Server
+	lc    *lineConn
 	log   *slog.Logger
 	from  *string
 	rcpts []recipient
@@ -121,12 +133,18 @@ type session struct {
 
 var _ smtp.LMTPSession = (*session)(nil)
 
-func (ss *session) Reset()        { ss.from, ss.rcpts = nil, nil }
+func (ss *session) Reset() {
+	ss.from, ss.rcpts = nil, nil
+	ss.lc.setMessageMode(false, 0)
+}
 func (ss *session) Logout() error { return nil }
 
 func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil && opts.Size > ss.s.opts.MaxMessageSize {
 		return errTooBig
+	}
+	if len(from) > maxPath {
+		return errLongSender
 	}
 	ss.from = &from
 	return nil
@@ -135,6 +153,9 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if ss.from == nil {
 		return errNoSender
+	}
+	if len(to) > maxPath {
+		return errLongRcpt
 	}
 	user, err := ss.s.userOf(to)
 	if err != nil {
@@ -147,7 +168,20 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return toSMTP(err)
 	}
 	ss.rcpts = append(ss.rcpts, recipient{addr: to, user: user})
+	ss.lc.setMessageMode(true, ss.s.opts.MaxMessageSize)
 	return nil
+}
+
+// maxPath bounds the addresses in MAIL FROM and RCPT TO, far above RFC
+// 5321's 256 octets (§4.5.3.1.3) so that long SRS or BATV addresses pass,
+// but low enough that the trace headers the inlet adds always fit in
+// mailstore.TraceAllowance: a message accepted at SIZE must not be refused
+// for what the inlet added to it.
+const maxPath = 1024
+
+// traceHeader is what the inlet prepends to each recipient's copy.
+func traceHeader(from, rcpt string) string {
+	return fmt.Sprintf("Return-Path: <%s>\r\nDelivered-To: %s\r\n", from, rcpt)
 }
 
 // userOf maps a recipient address to a store user: the local part before
@@ -162,7 +196,7 @@ func (s *Server) userOf(addr string) (string, error) {
 		!strings.EqualFold(domain, "localhost") && !strings.EqualFold(domain, s.opts.Hostname) {
 		return "", errBadDomain
 	}
-	if i := strings.Index(local, s.opts.RecipientDelimiter); i > 0 {
+	if i := strings.IndexAny(local, s.opts.RecipientDelimiter); i > 0 {
 		local = local[:i]
 	}
 	u, err := mailstore.NormalizeUser(local)
@@ -196,14 +230,22 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		}
 		return toSMTP(err)
 	}
+	if sp.size > ss.s.opts.MaxMessageSize {
+		return errTooBig
+	}
 	for _, rc := range ss.rcpts {
 		body, err := sp.reader()
 		if err == nil {
-			hdr := fmt.Sprintf("Return-Path: <%s>\r\nDelivered-To: %s\r\n", *ss.from, rc.addr)
+			hdr := traceHeader(*ss.from, rc.addr)
 			_, err = ss.s.opts.Store.Deliver(context.Background(), rc.user, io.MultiReader(strings.NewReader(hdr), body))
 		}
 		reply := toSMTP(err)
-		if reply == errTemp {
+		if reply == errTooBig && sp.size <= ss.s.opts.MaxMessageSize {
+			// We accepted this size; the store refusing it is our bug
+			// (a store limit below ours), not the sender's: do not bounce.
+			ss.log.Error("store refused a message of an accepted size", "user", rc.user, "size", sp.size, "err", err)
+			reply = errTemp
+		} else if reply == errTemp {
 			ss.log.Error("deliver", "user", rc.user, "err", err)
 		} else {
 			ss.log.Info("deliver", "user", rc.user, "size", sp.size, "result", replyCode(reply), "dur", time.Since(start))

@@ -25,13 +25,23 @@ type testEnv struct {
 
 func start(t testing.TB, opts Options) *testEnv {
 	t.Helper()
+	return startStore(t, 32<<20, nil, opts)
+}
+
+// startStore runs the inlet on a store that accepts messages up to
+// storeMax bytes; wrap, if set, sits between the two.
+func startStore(t testing.TB, storeMax int64, wrap func(*mailstore.Store) Store, opts Options) *testEnv {
+	t.Helper()
 	dir := t.TempDir()
-	st, err := mailstore.Open(dir, mailstore.Options{MaxMessageSize: 32 << 20})
+	st, err := mailstore.Open(dir, mailstore.Options{MaxMessageSize: storeMax})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
 	opts.Store = st
+	if wrap != nil {
+		opts.Store = wrap(st)
+	}
 	opts.SpoolDir = dir
 	srv, err := New(opts)
 	if err != nil {
@@ -55,6 +65,11 @@ func start(t testing.TB, opts Options) *testEnv {
 // send runs one LMTP transaction and returns each recipient's reply code.
 func send(t testing.TB, network, addr string, rcpts []string, body string) map[string]int {
 	t.Helper()
+	return sendFrom(t, network, addr, "from@example.org", rcpts, body)
+}
+
+func sendFrom(t testing.TB, network, addr, from string, rcpts []string, body string) map[string]int {
+	t.Helper()
 	conn, err := net.Dial(network, addr)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +79,7 @@ func send(t testing.TB, network, addr string, rcpts []string, body string) map[s
 	if err := c.Hello("test"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Mail("from@example.org", nil); err != nil {
+	if err := c.Mail(from, nil); err != nil {
 		t.Fatal(err)
 	}
 	codes := map[string]int{}
@@ -119,9 +134,8 @@ const body = "From: a@example.org\r\nSubject: test\r\n\r\nhello\r\n"
 
 func TestReplies(t *testing.T) {
 	env := start(t, Options{Domains: []string{"example.com"}})
-	ctx := context.Background()
-	env.store.CreateUser(ctx, "ann", "pw", 0)
-	env.store.CreateUser(ctx, "full", "pw", 10)
+	addUser(t, env.store, "ann", 0)
+	addUser(t, env.store, "full", 10)
 	tests := []struct {
 		rcpt string
 		want int
@@ -159,8 +173,7 @@ func TestReplies(t *testing.T) {
 
 func TestTooBigAndStoreFailure(t *testing.T) {
 	env := start(t, Options{MaxMessageSize: 1000})
-	ctx := context.Background()
-	env.store.CreateUser(ctx, "ann", "pw", 0)
+	addUser(t, env.store, "ann", 0)
 	got := send(t, "tcp", env.addr, []string{"ann@x"}, body+strings.Repeat(strings.Repeat("x", 70)+"\r\n", 30))
 	if got["ann@x"] != 552 {
 		t.Fatalf("oversize: %d, want 552", got["ann@x"])
@@ -175,9 +188,8 @@ func TestTooBigAndStoreFailure(t *testing.T) {
 
 func TestConcurrentAndBig(t *testing.T) {
 	env := start(t, Options{})
-	ctx := context.Background()
 	for i := range 4 {
-		env.store.CreateUser(ctx, fmt.Sprintf("u%d", i), "pw", 0)
+		addUser(t, env.store, fmt.Sprintf("u%d", i), 0)
 	}
 	var wg sync.WaitGroup
 	for w := range 8 {
