@@ -47,7 +47,9 @@ func (e *respError) Error() string {
 var (
 	// RFC 2595 §4 and RFC 3206 §4 ([AUTH] covers "an attempt to
 	// authenticate in violation of policy"): no credential without TLS.
-	errTLSRequired = &respError{"AUTH", "TLS required, use STLS first", true}
+	// Not counted as bad: the client may go on with STLS, and the login
+	// deadline bounds a client that never does.
+	errTLSRequired = &respError{"AUTH", "TLS required, use STLS first", false}
 	errAuthFail    = &respError{"AUTH", "Authentication failed", true}
 	errThrottle    = &respError{"AUTH", "Too many failures, try later", true}
 	errNoAPOP      = &respError{"AUTH", "APOP not supported", true}

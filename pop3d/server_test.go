@@ -56,7 +56,8 @@ func TestBareLF(t *testing.T) {
 // TestTooManyErrors: before login a few bad commands in all end the
 // connection (a client of another protocol, say an HTTP request, is cut
 // off at once); after login MaxErrors in a row do. Either way the last
-// reply is followed by a -ERR that says why.
+// reply is followed by a -ERR that says why. A credential refused for want
+// of TLS is not a bad command: the client may still send STLS.
 func TestTooManyErrors(t *testing.T) {
 	e := startServer(t, func(o *Options) { o.MaxErrors = 3 })
 	t.Run("pre-auth counts in all", func(t *testing.T) {
@@ -75,6 +76,8 @@ func TestTooManyErrors(t *testing.T) {
 			S: .
 			C: USER x
 			S: ` + tlsRequired + `
+			C: NOOP
+			S: -ERR Command not valid in this state
 			C: ` + strings.Repeat("z", 300) + `
 			S: -ERR Line too long
 			S: -ERR Too many bad commands, closing connection`)
