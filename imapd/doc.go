@@ -25,6 +25,11 @@
 //   - SEARCH over records, envelopes, headers and decoded text parts;
 //   - connection limits, a TLS handshake deadline, graceful Shutdown, slog.
 //
+// imapd builds on a patched copy of go-imap (third_party/go-imap, see
+// SEALPOST-PATCH.md there). The patch makes sure that the data of a literal
+// is never parsed as commands, even when imapserver refuses the literal or
+// never reaches it.
+//
 // # Invariants
 //
 //   - The store's Watch callback only queues: it never blocks, never writes

@@ -68,6 +68,13 @@ var ErrServerClosed = fmt.Errorf("imapd: server closed: %w", net.ErrClosed)
 // IMAP4rev2 → SessionIMAP4rev2, NAMESPACE → SessionNamespace, MOVE →
 // SessionMove. SASL-IR, LITERAL-, UNSELECT, ENABLE and IDLE are implicit;
 // APPENDLIMIT comes from SessionAppendLimit; AUTH= from SessionSASL.
+//
+// LITERAL+ stays: Thunderbird uses it for APPEND. It is safe only because
+// of the patch in third_party/go-imap (SEALPOST-PATCH.md): a refused or
+// unread non-synchronizing literal is skipped, or ends the connection with
+// BYE when larger than 1 MiB, and its data is never parsed as commands.
+// Dropping LITERAL+ would not help: imapserver treats {n+} the same either
+// way, and LITERAL- is part of IMAP4rev2.
 var caps = imap.CapSet{
 	imap.CapIMAP4rev1:        {},
 	imap.CapIMAP4rev2:        {},

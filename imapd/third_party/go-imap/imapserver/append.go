@@ -70,14 +70,14 @@ func (c *Conn) handleAppend(tag string, dec *imapwire.Decoder) error {
 	}
 
 	if lit.Size() > appendLimit {
-		return &imap.Error{
+		return dec.RefuseLiteral(lit, nonSync, &imap.Error{
 			Type: imap.StatusResponseTypeNo,
 			Code: imap.ResponseCodeTooBig,
 			Text: fmt.Sprintf("Literals are limited to %v bytes for this command", appendLimit),
-		}
+		})
 	}
 	if err := c.acceptLiteral(lit.Size(), nonSync); err != nil {
-		return err
+		return dec.RefuseLiteral(lit, nonSync, err)
 	}
 
 	c.setReadTimeout(literalReadTimeout)
@@ -91,13 +91,13 @@ func (c *Conn) handleAppend(tag string, dec *imapwire.Decoder) error {
 
 	data, appendErr := c.session.Append(mailbox, lit, &options)
 	if _, discardErr := io.Copy(io.Discard, lit); discardErr != nil {
-		return err
+		return discardErr
 	}
 	if dataExt != "" && !dec.ExpectSpecial(')') {
 		return dec.Err()
 	}
 	if !dec.ExpectCRLF() {
-		return err
+		return dec.Err()
 	}
 	if appendErr != nil {
 		return appendErr

@@ -25,6 +25,11 @@ const (
 	literalWriteTimeout = 5 * time.Minute
 
 	maxCommandSize = 50 * 1024 // RFC 2683 section 3.2.1.5 says 8KiB minimum
+
+	// maxLiteralSkip is the largest refused non-synchronizing literal that
+	// is read and thrown away to keep the session going; a larger one ends
+	// the connection (RFC 7888 section 4 allows either).
+	maxLiteralSkip = 1024 * 1024
 )
 
 var internalServerErrorResp = &imap.StatusResponse{
@@ -177,6 +182,7 @@ func (c *Conn) serve() {
 
 		dec := imapwire.NewDecoder(c.br, imapwire.ConnSideServer)
 		dec.MaxSize = maxCommandSize
+		dec.MaxLiteralSkip = maxLiteralSkip
 		dec.CheckBufferedLiteralFunc = c.checkBufferedLiteral
 
 		if c.state == imap.ConnStateLogout || dec.EOF() {
@@ -290,7 +296,13 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 		}
 	}
 
-	dec.DiscardLine()
+	// Skip the rest of a failed command, including the data of any
+	// non-synchronizing literal in it: literal data must never be parsed
+	// as commands.
+	discardErr := dec.DiscardCommand()
+	if discardErr != nil && !errors.Is(discardErr, imapwire.ErrUnskippableLiteral) {
+		return fmt.Errorf("in command: %w", discardErr)
+	}
 
 	var (
 		resp    *imap.StatusResponse
@@ -308,10 +320,7 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 	} else if err != nil {
 		c.server.logger().Printf("handling %v command: %v", name, err)
 		resp = internalServerErrorResp
-	} else {
-		if !sendOK {
-			return nil
-		}
+	} else if sendOK {
 		if err := c.poll(name); err != nil {
 			return err
 		}
@@ -320,7 +329,20 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 			Text: fmt.Sprintf("%v completed", name),
 		}
 	}
-	return c.writeStatusResp(tag, resp)
+	if resp != nil {
+		if err := c.writeStatusResp(tag, resp); err != nil {
+			return err
+		}
+	}
+	if discardErr != nil {
+		// What follows is literal data we could not skip.
+		c.state = imap.ConnStateLogout
+		return c.writeStatusResp("", &imap.StatusResponse{
+			Type: imap.StatusResponseTypeBye,
+			Text: "Literal too large to skip, closing connection",
+		})
+	}
+	return nil
 }
 
 func (c *Conn) handleNoop(dec *imapwire.Decoder) error {

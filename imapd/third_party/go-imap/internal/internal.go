@@ -24,7 +24,8 @@ func DecodeDateTime(dec *imapwire.Decoder) (time.Time, error) {
 	}
 	t, err := time.Parse(DateTimeLayout, s)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("in date-time: %v", err) // TODO: use imapwire.DecodeExpectError?
+		// A syntax error (BAD), not a server failure.
+		return time.Time{}, &imapwire.DecoderExpectError{Message: fmt.Sprintf("in date-time: %v", err)}
 	}
 	return t, err
 }

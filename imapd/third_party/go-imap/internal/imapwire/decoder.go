@@ -2,6 +2,7 @@ package imapwire
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -55,6 +56,11 @@ type Decoder struct {
 	// MaxSize defines a maximum number of bytes to be read from the input.
 	// Literals are ignored.
 	MaxSize int64
+	// MaxLiteralSkip is the largest non-synchronizing literal RefuseLiteral
+	// and DiscardCommand read and throw away to stay in step with the
+	// client. A larger one cannot be skipped: DiscardCommand then reports
+	// ErrUnskippableLiteral and the server must end the connection.
+	MaxLiteralSkip int64
 
 	r         *bufio.Reader
 	side      ConnSide
@@ -63,7 +69,29 @@ type Decoder struct {
 	crlf      bool
 	listDepth int
 	readBytes int64
+
+	// tail holds the last bytes read on the current line, so that
+	// DiscardCommand can tell that the line ends with a literal header.
+	tail    []byte
+	tailCut bool // tail lost the start of the line
+	// halted: a literal was refused, the command is over; nothing more is
+	// decoded until DiscardCommand.
+	halted bool
+	// lost: a refused non-synchronizing literal was too big to skip.
+	lost bool
+	// ioErr is the first failure to read input (not a syntax error).
+	ioErr error
 }
+
+// ErrUnskippableLiteral is returned by DiscardCommand when the rest of a
+// failed command contains a non-synchronizing literal that cannot be read
+// and thrown away: what follows is that literal's data, which must never be
+// parsed as commands, so the connection has to be closed.
+var ErrUnskippableLiteral = errors.New("imapwire: cannot skip the data of a non-synchronizing literal")
+
+var errHalted = errors.New("imapwire: command ended by a refused literal")
+
+const maxTail = 64
 
 // NewDecoder creates a new decoder.
 func NewDecoder(r *bufio.Reader, side ConnSide) *Decoder {
@@ -75,6 +103,9 @@ func (dec *Decoder) mustUnreadByte() {
 		panic(fmt.Errorf("imapwire: failed to unread byte: %v", err))
 	}
 	dec.readBytes--
+	if n := len(dec.tail); n > 0 {
+		dec.tail = dec.tail[:n-1]
+	}
 }
 
 // Err returns the decoder error, if any.
@@ -93,8 +124,11 @@ func (dec *Decoder) returnErr(err error) bool {
 }
 
 func (dec *Decoder) readByte() (byte, bool) {
+	if dec.halted {
+		return 0, dec.returnErr(errHalted)
+	}
 	if dec.MaxSize > 0 && dec.readBytes > dec.MaxSize {
-		return 0, dec.returnErr(fmt.Errorf("imapwire: max size exceeded"))
+		return 0, dec.readFailed(fmt.Errorf("imapwire: max size exceeded"))
 	}
 	dec.crlf = false
 	if dec.literal {
@@ -105,10 +139,27 @@ func (dec *Decoder) readByte() (byte, bool) {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
-		return b, dec.returnErr(err)
+		return b, dec.readFailed(err)
 	}
 	dec.readBytes++
+	if len(dec.tail) == maxTail {
+		dec.tail = append(dec.tail[:0], dec.tail[maxTail/2:]...)
+		dec.tailCut = true
+	}
+	dec.tail = append(dec.tail, b)
 	return b, true
+}
+
+func (dec *Decoder) readFailed(err error) bool {
+	if dec.ioErr == nil {
+		dec.ioErr = err
+	}
+	return dec.returnErr(err)
+}
+
+func (dec *Decoder) resetTail() {
+	dec.tail = dec.tail[:0]
+	dec.tailCut = false
 }
 
 func (dec *Decoder) acceptByte(want byte) bool {
@@ -178,6 +229,7 @@ func (dec *Decoder) CRLF() bool {
 		return false
 	}
 	dec.crlf = true
+	dec.resetTail()
 	return true
 }
 
@@ -270,6 +322,112 @@ func (dec *Decoder) DiscardLine() {
 	var text string
 	dec.Text(&text)
 	dec.CRLF()
+}
+
+// DiscardCommand is the server's DiscardLine: it skips what is left of a
+// failed command, up to the end of its last line, knowing that a line can
+// end with a literal header. The client sends the data of a
+// non-synchronizing literal ("{n+}") without waiting, so that data and the
+// rest of the command after it are read and thrown away (up to
+// MaxLiteralSkip bytes); after a synchronizing literal ("{n}") the command
+// is over, since the client waits for a continuation request that never
+// came. Either way no byte of a literal is ever parsed as a command.
+//
+// It returns ErrUnskippableLiteral when the stream cannot be brought back to
+// a command boundary, or the read error that stopped it.
+func (dec *Decoder) DiscardCommand() error {
+	dec.halted = false
+	if dec.ioErr != nil {
+		return dec.ioErr
+	}
+	if dec.lost || dec.literal {
+		// A literal was left unread: its data comes next.
+		return ErrUnskippableLiteral
+	}
+	for !dec.crlf {
+		var text string
+		dec.Text(&text)
+		size, nonSync, isLit, ok := dec.trailingLiteral()
+		if !dec.CRLF() {
+			if dec.ioErr != nil {
+				return dec.ioErr
+			}
+			return errors.New("imapwire: malformed end of line")
+		}
+		if !isLit || !nonSync {
+			return nil
+		}
+		if !ok || size > dec.MaxLiteralSkip {
+			return ErrUnskippableLiteral
+		}
+		if _, err := io.CopyN(io.Discard, dec.r, size); err != nil {
+			return err
+		}
+		dec.crlf = false // the command line goes on after the literal
+	}
+	return nil
+}
+
+// trailingLiteral parses a literal header ("{n}", "{n+}", "~{n}") ending
+// the line read so far. isLit: the line ends like one; ok: its size is
+// known (the digits were not cut off and fit an int64).
+func (dec *Decoder) trailingLiteral() (size int64, nonSync, isLit, ok bool) {
+	b := dec.tail
+	if n := len(b); n > 0 && b[n-1] == ' ' {
+		b = b[:n-1] // CRLF accepts one space before it
+	}
+	i := len(b)
+	if i == 0 || b[i-1] != '}' {
+		return 0, false, false, false
+	}
+	i--
+	if i > 0 && b[i-1] == '+' {
+		nonSync = true
+		i--
+	}
+	j := i
+	for j > 0 && b[j-1] >= '0' && b[j-1] <= '9' {
+		j--
+	}
+	switch {
+	case j == i:
+		return 0, false, false, false
+	case j == 0 && dec.tailCut:
+		return 0, nonSync, true, false // the '{' may have been cut off
+	case j == 0 || b[j-1] != '{':
+		return 0, false, false, false
+	}
+	size, err := strconv.ParseInt(string(b[j:i]), 10, 64)
+	return size, nonSync, true, err == nil
+}
+
+// RefuseLiteral is called by a server that will not read a literal whose
+// header it has just decoded (too big, or not allowed). It records err as
+// the command's error and ends the command. A client sends the data of a
+// non-synchronizing literal anyway: that data is read and thrown away if it
+// is at most MaxLiteralSkip bytes, otherwise DiscardCommand will report
+// ErrUnskippableLiteral. It returns err.
+func (dec *Decoder) RefuseLiteral(lit *LiteralReader, nonSync bool, err error) error {
+	dec.returnErr(err)
+	dec.halted = true
+	if lit.dec == nil {
+		return err // already read
+	}
+	if !nonSync {
+		lit.cancel()
+		dec.crlf = true // no continuation request: nothing more comes
+		return err
+	}
+	if lit.size > dec.MaxLiteralSkip {
+		lit.cancel()
+		dec.lost = true
+		return err
+	}
+	if _, rerr := io.Copy(io.Discard, lit); rerr != nil {
+		dec.lost = true
+	}
+	lit.cancel()
+	return err
 }
 
 func (dec *Decoder) DiscardValue() bool {
@@ -577,7 +735,9 @@ func (dec *Decoder) Literal(ptr *string) bool {
 	}
 	if dec.CheckBufferedLiteralFunc != nil {
 		if err := dec.CheckBufferedLiteralFunc(lit.Size(), nonSync); err != nil {
-			lit.cancel()
+			// The client may be sending the data anyway: skip it rather
+			// than decode it as the rest of the command (or as commands).
+			dec.RefuseLiteral(lit, nonSync, err)
 			return false
 		}
 	}
@@ -603,6 +763,8 @@ func (dec *Decoder) LiteralReader() (lit *LiteralReader, nonSync, ok bool) {
 	if !dec.ExpectSpecial('}') || !dec.ExpectCRLF() {
 		return nil, false, false
 	}
+	// The command line goes on after the literal's data.
+	dec.crlf = false
 	dec.literal = true
 	lit = &LiteralReader{
 		dec:  dec,
