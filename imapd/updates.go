@@ -209,11 +209,17 @@ func (v *mailboxView) noteFlags(m *mailstore.Message) {
 
 // tell records flags this session has just set. The matching FlagsChanged
 // events arrive before SetFlags returns, so they are absorbed by the next
-// flush, which then forgets told. silent: the client was not sent them.
-func (v *mailboxView) tell(msgs []mailstore.Message, silent bool) {
+// flush, which then forgets told. silent: the client was not sent them, so
+// only the messages the call changed are recorded. An unchanged message
+// reports the state someone else left, possibly with a change this client
+// has not heard of yet: recording it would suppress that change's event.
+func (v *mailboxView) tell(msgs []mailstore.FlagResult, silent bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, m := range msgs {
+		if silent && !m.Changed {
+			continue
+		}
 		v.told[m.UID] = toldFlags{modseq: m.ModSeq, flags: m.Flags, silent: silent}
 	}
 }

@@ -444,3 +444,34 @@ func TestRenameSelectedInbox(t *testing.T) {
 	}
 	mustHave(t, a.ok("STATUS Old (MESSAGES)"), "MESSAGES 3")
 }
+
+// TestSilentStoreKeepsOthersChanges: a .SILENT STORE right after another
+// session's change (no NOOP between) must not swallow that change.
+func TestSilentStoreKeepsOthersChanges(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	e.deliver("ann", testMsg("m1", "x"))
+	e.deliver("ann", testMsg("m2", "x"))
+	a, b := e.rawLogin("ann"), e.rawLogin("ann")
+	a.ok("SELECT INBOX")
+	b.ok("SELECT INBOX")
+
+	// The reviewer's case: A's silent STORE changes nothing. B's change is
+	// reported after A's STORE (any command's end will do) or at its NOOP.
+	b.ok(`STORE 1 +FLAGS (\Seen \Flagged)`)
+	u := append(a.ok(`STORE 1 +FLAGS.SILENT (\Flagged)`), a.ok("NOOP")...)
+	if !slices.Equal(u, []string{`* 1 FETCH (UID 1 FLAGS (\Seen \Flagged))`}) {
+		t.Errorf("A after B's STORE and its own silent one: %q", u)
+	}
+
+	// A's silent STORE changes the message too: A hears the final state.
+	b.ok(`STORE 2 +FLAGS (\Seen)`)
+	u = append(a.ok(`STORE 2 +FLAGS.SILENT ($Work)`), a.ok("NOOP")...)
+	if !slices.Equal(u, []string{`* 2 FETCH (UID 2 FLAGS (\Seen $Work))`}) {
+		t.Errorf("A after both changed message 2: %q", u)
+	}
+	// And nothing is echoed twice.
+	if u := a.ok("NOOP"); len(u) != 0 {
+		t.Errorf("second NOOP: %q", u)
+	}
+	mustHave(t, b.ok("NOOP"), `* 2 FETCH (UID 2 FLAGS (\Seen $Work))`)
+}

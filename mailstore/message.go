@@ -247,12 +247,20 @@ func (a *Account) Fetch(ctx context.Context, id MailboxID, uids []UID, want Fetc
 	return nil
 }
 
+// FlagResult is a message after SetFlags: its record with the flags after
+// the call, and whether the call changed them.
+type FlagResult struct {
+	Message
+	Changed bool
+}
+
 // SetFlags changes the flags of the given messages and returns every one of
-// them that still exists, with its flags after the change. Messages whose
-// flags did not change keep their MODSEQ and produce no event.
-func (a *Account) SetFlags(ctx context.Context, id MailboxID, uids []UID, op FlagOp, flags []string) ([]Message, error) {
+// them that still exists, in the order of uids, with its flags after the
+// change. Messages whose flags did not change keep their MODSEQ, produce no
+// event and are reported with Changed false.
+func (a *Account) SetFlags(ctx context.Context, id MailboxID, uids []UID, op FlagOp, flags []string) ([]FlagResult, error) {
 	bits, kws := splitFlags(flags)
-	var out []Message
+	var out []FlagResult
 	err := a.write(func(w *wtx) error {
 		out = out[:0]
 		m, err := openMbox(w.tx, id)
@@ -271,7 +279,8 @@ func (a *Account) SetFlags(ctx context.Context, id MailboxID, uids []UID, op Fla
 				return err
 			}
 			nb, nk := applyFlags(r.bits, r.keywords, op, bits, kws)
-			if nb != r.bits || !slices.Equal(nk, r.keywords) {
+			changes := nb != r.bits || !slices.Equal(nk, r.keywords)
+			if changes {
 				if r.bits&bitSeen == 0 && nb&bitSeen != 0 {
 					m.info.Unseen--
 				} else if r.bits&bitSeen != 0 && nb&bitSeen == 0 {
@@ -289,7 +298,7 @@ func (a *Account) SetFlags(ctx context.Context, id MailboxID, uids []UID, op Fla
 				}
 				changed = append(changed, r.message(uid))
 			}
-			out = append(out, r.message(uid))
+			out = append(out, FlagResult{Message: r.message(uid), Changed: changes})
 		}
 		if len(changed) > 0 {
 			w.emit(FlagsChanged{Mailbox: m.id, Messages: changed})

@@ -324,6 +324,15 @@ func TestFlagsExpungeCopyMove(t *testing.T) {
 	if !slices.Equal(ms[0].Flags, []string{`\Flagged`}) {
 		t.Fatalf("replace: %v", ms[0].Flags)
 	}
+	// Changed tells apart the messages the call changed.
+	ms, _ = a.SetFlags(ctx, inbox.ID, []UID{1, 2}, FlagsAdd, []string{`\Flagged`})
+	if len(ms) != 2 || !ms[0].Changed || ms[1].Changed {
+		t.Fatalf("changed: %+v", ms)
+	}
+	ms, _ = a.SetFlags(ctx, inbox.ID, []UID{1, 2}, FlagsRemove, []string{`\Flagged`})
+	if !ms[0].Changed || !ms[1].Changed || ms[0].HasFlag(`\Flagged`) {
+		t.Fatalf("changed after remove: %+v", ms)
+	}
 	inbox, _ = a.Mailbox(ctx, "INBOX")
 	if inbox.Unseen != 4 {
 		t.Fatalf("unseen after flags %d", inbox.Unseen)
