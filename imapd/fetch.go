@@ -28,6 +28,10 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 	if len(refs) == 0 {
 		return nil
 	}
+	id, err := v.target()
+	if err != nil {
+		return s.viewErr(err)
+	}
 	uids := uidsOf(refs)
 	// RFC 9051 §6.4.5: BODY[…] and BINARY[…] without .PEEK set \Seen,
 	// but never in a mailbox opened with EXAMINE.
@@ -41,7 +45,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 		}
 	}
 	if markSeen {
-		msgs, err := s.acct.SetFlags(s.ctx, v.id, uids, mailstore.FlagsAdd, []string{mailstore.FlagSeen})
+		msgs, err := s.acct.SetFlags(s.ctx, id, uids, mailstore.FlagsAdd, []string{mailstore.FlagSeen})
 		if err != nil {
 			return s.fail("fetch", err, operand, "mailbox", v.name)
 		}
@@ -50,7 +54,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 	want := mailstore.FetchWant{Envelope: opts.Envelope, Structure: needsStructure(opts)}
 	f := &fetcher{s: s, w: w, opts: opts, flags: opts.Flags || markSeen}
 	i := 0
-	err := s.acct.Fetch(s.ctx, v.id, uids, want, func(m *mailstore.MessageMeta) error {
+	err = s.acct.Fetch(s.ctx, id, uids, want, func(m *mailstore.MessageMeta) error {
 		for i < len(refs) && refs[i].uid < m.UID {
 			i++
 		}

@@ -97,6 +97,9 @@ var caps = imap.CapSet{
 type Server struct {
 	opts Options
 	log  *slog.Logger
+	// queueLimit bounds a selected session's unreported events (tests
+	// lower it).
+	queueLimit int
 	// ctx is the parent of every session context; cancel aborts store
 	// calls in flight when Shutdown runs out of time.
 	ctx    context.Context
@@ -141,7 +144,7 @@ func New(opts Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel,
+		opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel, queueLimit: defaultQueueLimit,
 		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
 		perIP: map[netip.Addr]int{},
 	}, nil

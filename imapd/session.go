@@ -212,7 +212,7 @@ var systemFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged
 func (s *session) Select(name string, opts *imap.SelectOptions) (*imap.SelectData, error) {
 	defer s.enter("SELECT", "mailbox", name)()
 	s.unselect()
-	v, snap, err := openView(s.ctx, s.acct, name, opts.ReadOnly)
+	v, snap, err := openView(s.ctx, s.acct, name, opts.ReadOnly, s.srv.queueLimit)
 	if err != nil {
 		return nil, s.fail("select", err, operand, "mailbox", name)
 	}
@@ -229,7 +229,7 @@ func (s *session) Select(name string, opts *imap.SelectOptions) (*imap.SelectDat
 	// OK [UNSEEN n] is IMAP4rev1 only; look for the first unseen message
 	// only when there is one and the client has not enabled IMAP4rev2.
 	if snap.Info.Unseen > 0 && !s.ic.EnabledCaps().Has(imap.CapIMAP4rev2) {
-		seq, err := firstUnseen(s.ctx, s.acct, v.id, snap.UIDs)
+		seq, err := firstUnseen(s.ctx, s.acct, snap.Info.ID, snap.UIDs)
 		if err != nil {
 			v.close()
 			return nil, s.fail("select", err, operand, "mailbox", name)
@@ -293,7 +293,19 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if v == nil {
 		return nil
 	}
-	return v.flush(w, allowExpunge)
+	return s.viewErr(v.flush(w, allowExpunge))
+}
+
+// viewErr ends the session with BYE when the selected view overflowed
+// (its client left too many changes unread, see defaultQueueLimit); other
+// errors pass through.
+func (s *session) viewErr(err error) error {
+	if !errors.Is(err, errViewOverflow) {
+		return err
+	}
+	s.log.Info("selected mailbox changed too much while the client was away, closing connection")
+	s.ic.Bye("Too many changes to the selected mailbox, please reconnect")
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Connection closed"}
 }
 
 // Idle reports changes as they happen until the client sends DONE, with a
@@ -309,7 +321,7 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	for {
 		if v != nil {
 			if err := v.flush(w, true); err != nil {
-				return err
+				return s.viewErr(err)
 			}
 		}
 		select {

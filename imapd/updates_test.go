@@ -164,11 +164,55 @@ func TestSelectedMailboxDeleted(t *testing.T) {
 	a.ok("APPEND Doomed {%d+}\r\n%s", len(msg), msg)
 	b.ok("SELECT Doomed")
 	a.ok("DELETE Doomed")
+	// Before B has heard of it: the source is gone, creating the
+	// destination would not help (no TRYCREATE).
+	b.no("NO [NONEXISTENT]", "COPY 1 INBOX")
+	b.no("NO [NONEXISTENT]", "MOVE 1 INBOX")
+	b.no("NO [NONEXISTENT]", `STORE 1 +FLAGS (\Seen)`)
+	b.no("NO [NONEXISTENT]", "EXPUNGE")
+	mustHave(t, a.ok("STATUS INBOX (MESSAGES)"), "MESSAGES 0")
 	u := b.ok("NOOP")
 	if !slices.Equal(u, []string{"* 2 EXPUNGE", "* 1 EXPUNGE"}) {
 		t.Errorf("after DELETE: %q", u)
 	}
 	b.ok("FETCH 1:* FLAGS")
+	b.ok("CLOSE")
+}
+
+// TestEventQueueBounded: a selected session that does not poll while the
+// mailbox changes a lot keeps at most queueLimit events, and is then ended
+// with BYE at its next command; a session that polls is not affected.
+func TestEventQueueBounded(t *testing.T) {
+	e := newEnv(t, envConfig{QueueLimit: 20})
+	idle, busy := e.rawLogin("ann"), e.rawLogin("ann")
+	idle.ok("SELECT INBOX")
+	busy.ok("SELECT INBOX")
+	for i := range 30 {
+		e.deliver("ann", testMsg(fmt.Sprint("m", i), "x"))
+		if i%10 == 9 {
+			mustHave(t, busy.ok("NOOP"), fmt.Sprintf("* %d EXISTS", i+1))
+		}
+	}
+	e.Srv.mu.Lock()
+	for c := range e.Srv.conns {
+		c.mu.Lock()
+		sess := c.sess
+		c.mu.Unlock()
+		if v := sess.selected(); v != nil {
+			v.qmu.Lock()
+			if len(v.queue) > 20 {
+				t.Errorf("queue holds %d events", len(v.queue))
+			}
+			v.qmu.Unlock()
+		}
+	}
+	e.Srv.mu.Unlock()
+	tag := idle.send("NOOP")
+	lines, closed := idle.readUntil(tag)
+	if !closed || !hasLine(lines, "* BYE") || hasLine(lines, tag+" OK") {
+		t.Errorf("overflowed session: %q (closed %v), want BYE and close", lines, closed)
+	}
+	mustHave(t, busy.ok("FETCH 30 (UID)"), "* 30 FETCH (UID 30)")
 }
 
 // TestStress runs sessions, deliveries, flag changes and expunges
@@ -474,4 +518,62 @@ func TestSilentStoreKeepsOthersChanges(t *testing.T) {
 		t.Errorf("second NOOP: %q", u)
 	}
 	mustHave(t, b.ok("NOOP"), `* 2 FETCH (UID 2 FLAGS (\Seen $Work))`)
+}
+
+// TestRenameSelectedInboxFollowsNewInbox: the reviewer's repro. After
+// another session renames INBOX away, the session that selected INBOX sees
+// its messages expunged, never touches the renamed mailbox again (EXPUNGE,
+// STORE, FETCH BODY[] even before its next NOOP), and follows the new
+// INBOX: deliveries show up as EXISTS, with UIDs above the old ones under
+// the same UIDVALIDITY.
+func TestRenameSelectedInboxFollowsNewInbox(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	for i := range 4 {
+		e.deliver("ann", testMsg(fmt.Sprint("m", i), "x"))
+	}
+	a, b := e.rawLogin("ann"), e.rawLogin("ann")
+	sel := b.ok("SELECT INBOX")
+	mustHave(t, sel, "* 4 EXISTS")
+	b.ok(`STORE 2 +FLAGS.SILENT (\Deleted)`)
+	a.ok("RENAME INBOX OldInbox")
+	if u := b.ok("NOOP"); !slices.Equal(u, []string{"* 4 EXPUNGE", "* 3 EXPUNGE", "* 2 EXPUNGE", "* 1 EXPUNGE"}) {
+		t.Errorf("NOOP after RENAME INBOX: %q", u)
+	}
+	b.ok("EXPUNGE")
+	mustHave(t, a.ok("STATUS OldInbox (MESSAGES DELETED)"), "MESSAGES 4 DELETED 1")
+
+	uid := e.deliver("ann", testMsg("new", "x"))
+	if uid != 5 {
+		t.Errorf("first UID of the new INBOX: %d, want 5", uid)
+	}
+	mustHave(t, b.ok("NOOP"), "* 1 EXISTS")
+	mustHave(t, b.ok("FETCH 1 (UID FLAGS)"), `* 1 FETCH (UID 5 FLAGS ())`)
+	st := a.ok("STATUS INBOX (UIDVALIDITY)")
+	if uv := strings.Fields(strings.Trim(st[0], "()"))[4]; !hasLine(sel, "[UIDVALIDITY "+uv+"]") {
+		t.Errorf("new INBOX UIDVALIDITY %s, selected %q", uv, sel)
+	}
+
+	// Commands sent before the next NOOP act on the new INBOX only.
+	a.ok("RENAME INBOX Old2")
+	u := b.ok(`STORE 1 +FLAGS (\Flagged)`)
+	u = append(u, b.ok("FETCH 1 BODY[]")...)
+	if hasLine(u, "FETCH (") {
+		t.Errorf("STORE/FETCH on a message renamed away: %q", u)
+	}
+	mustHave(t, a.ok("STATUS Old2 (MESSAGES UNSEEN)"), "MESSAGES 1 UNSEEN 1")
+	a.ok("SELECT Old2")
+	mustHave(t, a.ok("FETCH 1 FLAGS"), `* 1 FETCH (FLAGS ())`)
+	mustHave(t, b.ok("NOOP"), "* 1 EXPUNGE")
+
+	// IDLE on the new INBOX gets the next delivery.
+	tag := b.send("IDLE")
+	if l := b.line(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	e.deliver("ann", testMsg("newer", "x"))
+	if l := b.line(); l != "* 1 EXISTS" {
+		t.Errorf("during IDLE: %q", l)
+	}
+	b.write("DONE\r\n")
+	b.wait(tag)
 }

@@ -415,17 +415,34 @@ func TestMailboxTree(t *testing.T) {
 	if err := a.CreateMailbox(ctx, "x", `\All`); !errors.Is(err, ErrBadSpecialUse) {
 		t.Errorf("special-use \\All: %v", err)
 	}
-	// RENAME INBOX moves its messages and leaves an empty INBOX with a new
-	// UIDVALIDITY.
+	// RENAME INBOX moves its messages and leaves an empty INBOX that
+	// continues the old one's UIDVALIDITY and UIDNEXT; the moved messages
+	// get a new UIDVALIDITY. The event names the new INBOX.
 	s.Deliver(ctx, "ann", strings.NewReader(msg("m", "b")))
 	old, _ := a.Mailbox(ctx, "INBOX")
+	evs := make(chan Event, 16)
+	stop := a.Watch(func(e Event) { evs <- e })
 	if err := a.RenameMailbox(ctx, "INBOX", "Old"); err != nil {
 		t.Fatal(err)
 	}
+	stop()
 	inbox, _ := a.Mailbox(ctx, "INBOX")
 	moved, _ := a.Mailbox(ctx, "Old")
-	if inbox.Messages != 0 || moved.Messages != 1 || inbox.UIDValidity == old.UIDValidity {
-		t.Fatalf("after INBOX rename: inbox %+v old %+v", inbox, moved)
+	if inbox.Messages != 0 || moved.Messages != 1 || moved.ID != old.ID ||
+		inbox.UIDValidity != old.UIDValidity || inbox.UIDNext != old.UIDNext || moved.UIDValidity == old.UIDValidity {
+		t.Fatalf("after INBOX rename: before %+v, inbox %+v, old %+v", old, inbox, moved)
+	}
+	var renamed MailboxRenamed
+	for len(evs) > 0 {
+		if e, ok := (<-evs).(MailboxRenamed); ok {
+			renamed = e
+		}
+	}
+	if renamed.Mailbox != old.ID || renamed.NewInbox != inbox.ID || renamed.NewName != "Old" {
+		t.Fatalf("rename event %+v", renamed)
+	}
+	if res, err := s.Deliver(ctx, "ann", strings.NewReader(msg("n", "b"))); err != nil || res.Message.UID != old.UIDNext {
+		t.Fatalf("delivery to the new INBOX: %+v %v", res, err)
 	}
 	// Delete and recreate gives a new UIDVALIDITY.
 	a.CreateMailbox(ctx, "tmp", "")
