@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"os"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -256,7 +255,7 @@ func (f *fetcher) write(rw *imapserver.FetchResponseWriter, m *mailstore.Message
 		rw.WriteFlags(imapFlags(m.Flags))
 	}
 	if f.opts.InternalDate {
-		rw.WriteInternalDate(m.InternalDate.In(time.UTC))
+		rw.WriteInternalDate(m.InternalDate) // in the zone APPEND gave it
 	}
 	if f.opts.RFC822Size {
 		rw.WriteRFC822Size(m.Size)

@@ -262,14 +262,16 @@ func (ev *evaluator) match(c *imap.SearchCriteria, mc *msgCtx) (bool, error) {
 	if c.Smaller > 0 && m.Size >= c.Smaller {
 		return false, nil
 	}
-	// Dates compare by day, ignoring time and zone (RFC 9051 §6.4.4).
+	// Dates compare by day, ignoring time and zone (RFC 9051 §6.4.4): the
+	// day is the one in the date's own zone, the one the client sees in
+	// INTERNALDATE or the Date header.
 	if !c.Since.IsZero() || !c.Before.IsZero() {
-		if !dayIn(day(m.InternalDate.UTC()), c.Since, c.Before) {
+		if !dayIn(day(m.InternalDate), c.Since, c.Before) {
 			return false, nil
 		}
 	}
 	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
-		sent := m.InternalDate.UTC() // no usable Date: use the arrival
+		sent := m.InternalDate // no usable Date: use the arrival
 		if m.Envelope != nil && !m.Envelope.Date.IsZero() {
 			sent = m.Envelope.Date
 		}

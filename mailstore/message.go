@@ -17,7 +17,7 @@ import (
 // AppendOptions are APPEND's optional arguments.
 type AppendOptions struct {
 	Flags        []string
-	InternalDate time.Time // zero: now
+	InternalDate time.Time // kept with its zone offset; zero: now, local zone
 }
 
 // AppendResult says where an appended message landed (RFC 4315 APPENDUID).
@@ -56,13 +56,13 @@ func (a *Account) Append(ctx context.Context, mailbox string, r io.Reader, opts 
 	if err != nil {
 		return AppendResult{}, err
 	}
-	now := time.Now().UTC()
-	idate := opts.InternalDate
+	now := time.Now()
+	idate := opts.InternalDate // kept in its own zone: FETCH returns it as given
 	if idate.IsZero() {
-		idate = now
+		idate = now // delivery: the server's local zone
 	}
 	bits, kws := splitFlags(opts.Flags)
-	rec := record{bits: bits, keywords: kws, internal: idate.UTC(), saved: now, size: nb.size, blob: nb.name}
+	rec := record{bits: bits, keywords: kws, internal: idate, saved: now.UTC(), size: nb.size, blob: nb.name}
 	env := msgmeta.EncodeEnvelope(&nb.meta.Envelope)
 	part := msgmeta.EncodePart(&nb.meta.Root)
 	var res AppendResult
