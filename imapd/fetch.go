@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -22,6 +23,12 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 	v := s.selected()
 	if v == nil {
 		return errNoSelection
+	}
+	if err := checkSections(opts); err != nil {
+		return err
+	}
+	if err := v.checkSeq(numSet); err != nil {
+		return err
 	}
 	refs := v.resolve(numSet)
 	if len(refs) == 0 {
@@ -67,6 +74,35 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 		return s.fail("fetch", err, operand, "mailbox", v.name)
 	}
 	return err
+}
+
+// checkSections refuses sections that RFC 9051's grammar does not allow
+// but imapserver's parser accepts: part number 0 (section-part is made of
+// nz-numbers) and MIME without a part number. BAD, before any \Seen is set.
+func checkSections(opts *imap.FetchOptions) error {
+	bad := func(part []int) bool { return slices.Contains(part, 0) }
+	for _, bs := range opts.BodySection {
+		if bad(bs.Part) || bs.Specifier == imap.PartSpecifierMIME && len(bs.Part) == 0 {
+			return errBadSection
+		}
+	}
+	for _, bs := range opts.BinarySection {
+		if bad(bs.Part) {
+			return errBadSection
+		}
+	}
+	for _, bs := range opts.BinarySectionSize {
+		if bad(bs.Part) {
+			return errBadSection
+		}
+	}
+	return nil
+}
+
+var errBadSection = &imap.Error{
+	Type: imap.StatusResponseTypeBad,
+	Code: imap.ResponseCodeClientBug,
+	Text: "Invalid section: part numbers start at 1, MIME needs one",
 }
 
 // needsStructure: anything but BODY[] and RFC822.SIZE-like items needs the

@@ -23,6 +23,9 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	if v.readOnly {
 		return errReadOnly
 	}
+	if err := v.checkSeq(numSet); err != nil {
+		return err
+	}
 	refs := v.resolve(numSet)
 	if len(refs) == 0 {
 		return nil
@@ -71,6 +74,9 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 	if v == nil {
 		return nil, errNoSelection
 	}
+	if err := v.checkSeq(numSet); err != nil {
+		return nil, err
+	}
 	refs := v.resolve(numSet)
 	if len(refs) == 0 {
 		// Nothing to copy; still tell the client if the target is missing.
@@ -112,6 +118,9 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	}
 	if v.readOnly {
 		return errReadOnly
+	}
+	if err := v.checkSeq(numSet); err != nil {
+		return err
 	}
 	refs := v.resolve(numSet)
 	if len(refs) == 0 {

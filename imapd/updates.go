@@ -3,6 +3,7 @@ package imapd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -397,6 +398,34 @@ func uidsOf(refs []msgRef) []mailstore.UID {
 		out[i] = r.uid
 	}
 	return out
+}
+
+// checkSeq refuses a sequence set that names a message beyond the view
+// (RFC 9051 §2.3.1.2: a client never references a number above the last
+// EXISTS): BAD, like Dovecot, rather than OK with nothing. A range that
+// only ends beyond is clamped; "*" and UID sets are always fine.
+func (v *mailboxView) checkSeq(set imap.NumSet) error {
+	seqs, ok := set.(imap.SeqSet)
+	if !ok {
+		return nil
+	}
+	v.mu.Lock()
+	n := uint32(len(v.uids))
+	v.mu.Unlock()
+	for _, r := range seqs {
+		lo, hi := r.Start, r.Stop
+		if lo == 0 {
+			lo = n
+		}
+		if hi == 0 {
+			hi = n
+		}
+		if min(lo, hi) > n {
+			return &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug,
+				Text: fmt.Sprintf("No message %d: the mailbox has %d", min(lo, hi), n)}
+		}
+	}
+	return nil
 }
 
 // resolve turns a command's message set into messages of the view, in

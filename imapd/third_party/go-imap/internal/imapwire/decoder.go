@@ -703,7 +703,8 @@ func (dec *Decoder) ExpectNumSet(kind NumKind, ptr *imap.NumSet) bool {
 	}
 	numSet, err := imapnum.ParseSet(s)
 	if err != nil {
-		return dec.returnErr(err)
+		// A syntax error (BAD), not a server failure: "FETCH 0".
+		return dec.returnErr(&DecoderExpectError{Message: "in sequence-set: " + err.Error()})
 	}
 
 	switch kind {
