@@ -393,8 +393,7 @@ func (c *conn) byeIfIdle() {
 		return
 	}
 	c.byeSent = true
-	ic := c.ic
-	go ic.Bye("Server shutting down") // may wait for a slow client's write
+	go c.sess.bye("Server shutting down") // may wait for a slow client's write
 }
 
 // trackedConn is the TCP connection with a done channel closed on Close.

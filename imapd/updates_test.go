@@ -97,6 +97,51 @@ func TestIdleKeepalive(t *testing.T) {
 	rc.wait(tag)
 }
 
+// TestKeepaliveNeverInterleaves: keepalives every millisecond never land
+// inside another response: not after a line that ends IDLE with BAD (where
+// imapserver returns before our Idle does) and a large FETCH follows, and
+// not around the BYE of a shutdown.
+func TestKeepaliveNeverInterleaves(t *testing.T) {
+	e := newEnv(t, envConfig{IdleKeepalive: time.Millisecond})
+	big := testMsg("big", strings.Repeat("0123456789abcdef\r\n", 20000))
+	e.deliver("ann", big)
+	rc := e.rawLogin("ann")
+	rc.ok("SELECT INBOX")
+	for range 5 {
+		tag := rc.send("IDLE")
+		rc.line()
+		time.Sleep(5 * time.Millisecond)
+		rc.write("NOT-DONE\r\n")
+		fetch := rc.send("FETCH 1 BODY.PEEK[]")
+		for {
+			l := rc.line()
+			if l == "* OK Still here" || strings.HasPrefix(l, tag+" BAD") {
+				continue
+			}
+			if !strings.HasPrefix(l, "* 1 FETCH (BODY[] {") || !strings.HasSuffix(l, ")") || !strings.Contains(l, "\r\n"+big+")") {
+				t.Fatalf("FETCH after IDLE: %.200q", l)
+			}
+			break
+		}
+		if _, st := rc.wait(fetch); !strings.HasPrefix(st, "OK") {
+			t.Fatalf("FETCH: %q", st)
+		}
+	}
+	rc.send("IDLE")
+	rc.line()
+	time.Sleep(5 * time.Millisecond)
+	go e.Srv.Shutdown(bg)
+	for {
+		l := rc.line()
+		if strings.HasPrefix(l, "* BYE") {
+			break
+		}
+		if l != "* OK Still here" {
+			t.Fatalf("during shutdown: %q", l)
+		}
+	}
+}
+
 // TestTwoSessions: each session sees the other's changes with its own,
 // consistent sequence numbers.
 func TestTwoSessions(t *testing.T) {
