@@ -68,24 +68,27 @@ func TestLiteralNeverRunsAsCommand(t *testing.T) {
 	e := newEnv(t, envConfig{AppendLimit: 2000})
 	tests := []struct {
 		name    string
-		preAuth bool
+		preAuth bool // do not log in
+		plain   bool // connect to the STARTTLS port (and upgrade unless preAuth)
 		// cmd is sent as is after the tag; %s is replaced by the data.
 		cmd  string
 		size int
 		want string // prefix of the tagged reply
 		bye  bool   // the server then closes the connection
 	}{
-		{"SEARCH TEXT over 4096", false, "SEARCH TEXT {5019+}\r\n%s\r\n", 5019, "NO [TOOBIG]", false},
-		{"SEARCH TEXT over 4096 inside OR", false, "SEARCH OR TEXT {6000+}\r\n%s SUBJECT x\r\n", 6000, "NO [TOOBIG]", false},
-		{"APPEND over APPENDLIMIT", false, "APPEND INBOX {3000+}\r\n%s\r\n", 3000, "NO [TOOBIG]", false},
-		{"APPEND over APPENDLIMIT with flags and date", false, `APPEND INBOX (\Seen) "01-Jan-2024 00:30:00 +0200" {2500+}` + "\r\n%s\r\n", 2500, "NO [TOOBIG]", false},
-		{"APPEND with an invalid date", false, `APPEND INBOX "yesterday" {300+}` + "\r\n%s\r\n", 300, "BAD", false},
-		{"APPEND with an unknown extension", false, "APPEND INBOX XFOO {300+}\r\n%s\r\n", 300, "BAD", false},
-		{"APPEND with a second message", false, "APPEND INBOX {50+}\r\n" + testMsg("m", "b")[:50] + " {300+}\r\n%s\r\n", 300, "BAD", false},
-		{"unknown command", false, "XFOO {300+}\r\n%s\r\n", 300, "BAD", false},
-		{"RENAME with a bad argument before the literal", false, "RENAME ( {300+}\r\n%s\r\n", 300, "BAD", false},
-		{"LOGIN over 4096 before authentication", true, "LOGIN {5000+}\r\n%s pw\r\n", 5000, "NO [TOOBIG]", false},
-		{"huge APPEND is not drained", false, "APPEND INBOX {5000000000+}\r\n%s\r\n", 3000, "NO [TOOBIG]", true},
+		{"SEARCH TEXT over 4096", false, false, "SEARCH TEXT {5019+}\r\n%s\r\n", 5019, "NO [TOOBIG]", false},
+		{"SEARCH TEXT over 4096 inside OR", false, false, "SEARCH OR TEXT {6000+}\r\n%s SUBJECT x\r\n", 6000, "NO [TOOBIG]", false},
+		{"APPEND over APPENDLIMIT", false, false, "APPEND INBOX {3000+}\r\n%s\r\n", 3000, "NO [TOOBIG]", false},
+		{"APPEND over APPENDLIMIT with flags and date", false, false, `APPEND INBOX (\Seen) "01-Jan-2024 00:30:00 +0200" {2500+}` + "\r\n%s\r\n", 2500, "NO [TOOBIG]", false},
+		{"APPEND with an invalid date", false, false, `APPEND INBOX "yesterday" {300+}` + "\r\n%s\r\n", 300, "BAD", false},
+		{"APPEND with an unknown extension", false, false, "APPEND INBOX XFOO {300+}\r\n%s\r\n", 300, "BAD", false},
+		{"APPEND with a second message", false, false, "APPEND INBOX {50+}\r\n" + testMsg("m", "b")[:50] + " {300+}\r\n%s\r\n", 300, "BAD", false},
+		{"unknown command", false, false, "XFOO {300+}\r\n%s\r\n", 300, "BAD", false},
+		{"RENAME with a bad argument before the literal", false, false, "RENAME ( {300+}\r\n%s\r\n", 300, "BAD", false},
+		{"LOGIN over 4096 before authentication", true, false, "LOGIN {5000+}\r\n%s pw\r\n", 5000, "NO [TOOBIG]", false},
+		{"LOGIN over 4096 before STARTTLS", true, true, "LOGIN {5000+}\r\n%s pw\r\n", 5000, "NO [TOOBIG]", false},
+		{"SEARCH TEXT over 4096 after STARTTLS", false, true, "SEARCH TEXT {5019+}\r\n%s\r\n", 5019, "NO [TOOBIG]", false},
+		{"huge APPEND is not drained", false, false, "APPEND INBOX {5000000000+}\r\n%s\r\n", 3000, "NO [TOOBIG]", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,8 +96,17 @@ func TestLiteralNeverRunsAsCommand(t *testing.T) {
 			setup.t = t
 			setup.cmd("CREATE Junk") // in case an earlier case lost it
 			setup.cmd("DELETE Injected")
-			rc := e.rawTLS()
-			rc.t = t
+			var rc *rawClient
+			if tc.plain {
+				rc = e.rawPlain()
+				rc.t = t
+				if !tc.preAuth {
+					rc.startTLS(e.ClientTLS)
+				}
+			} else {
+				rc = e.rawTLS()
+				rc.t = t
+			}
 			if !tc.preAuth {
 				rc.ok("LOGIN ann pw-ann")
 				rc.ok("SELECT INBOX")
