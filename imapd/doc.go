@@ -25,6 +25,11 @@
 //   - SEARCH over records, envelopes, headers and decoded text parts;
 //   - connection limits, a TLS handshake deadline, graceful Shutdown, slog.
 //
+// imapd builds on a patched copy of go-imap (third_party/go-imap, see
+// SEALPOST-PATCH.md there). The patch makes sure that the data of a literal
+// is never parsed as commands, even when imapserver refuses the literal or
+// never reaches it.
+//
 // # Invariants
 //
 //   - The store's Watch callback only queues: it never blocks, never writes
@@ -36,9 +41,35 @@
 //     EXPUNGE shrinks it (never during FETCH, STORE or SEARCH), EXISTS grows
 //     it. Watch is registered before the Snapshot that seeds the view, and
 //     events the snapshot already reflects (Seq <= Snapshot.Seq) are dropped.
+//   - A command acts on the mailbox the view follows after absorbing the
+//     queued events (mailboxView.target). So no command started after a
+//     DELETE, or after a RENAME INBOX, touches the old mailbox. After RENAME
+//     INBOX the view follows the new INBOX, which continues the old
+//     UIDVALIDITY and UIDNEXT.
+//   - A view keeps at most 10000 unreported events. Beyond that the session
+//     ends with BYE at its next command.
 //   - No client data (passwords, SASL exchanges, bodies) is ever logged, and
 //     imapserver's DebugWriter is never set.
 //
-// Known gaps: CONDSTORE/QRESYNC, ID, QUOTA, MULTIAPPEND and \Recent are not
-// implemented (imapserver beta.8 has no server side for them).
+// # Known gaps and limits
+//
+//   - CONDSTORE/QRESYNC, ID, QUOTA, MULTIAPPEND and \Recent are not
+//     implemented (imapserver beta.8 has no server side for them).
+//   - A command line may be at most 50 KiB. This is imapserver's constant;
+//     Dovecot's default is 64 KiB. A longer line gets "* BYE Command line too
+//     long" and the connection closes. An example is a UID FETCH of some
+//     8-12k sparse UIDs that a client did not compress into ranges. This
+//     cannot be changed without editing the vendored copy: maxCommandSize
+//     in third_party/go-imap/imapserver/conn.go. Clients that work with
+//     Dovecot already split their sets below 64 KiB.
+//   - A literal outside APPEND may be at most 4096 bytes (NO [TOOBIG]).
+//     When such a literal is non-synchronizing, its data is read and
+//     thrown away if it is at most 1 MiB. A larger one ends the
+//     connection with BYE.
+//   - APPEND stores line ends as CRLF (mailstore normalises every message,
+//     so that RFC822.SIZE and sections are exact). This also applies to a
+//     binary literal (~{n}, RFC 3516): a bare LF or CR in it becomes CRLF,
+//     so the stored message can differ from what was sent, and its size
+//     with it. Real clients append MIME messages, whose binary parts are
+//     base64 or quoted-printable, so their bytes do not change.
 package imapd

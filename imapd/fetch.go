@@ -5,7 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
-	"time"
+	"slices"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -24,9 +24,19 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 	if v == nil {
 		return errNoSelection
 	}
+	if err := checkSections(opts); err != nil {
+		return err
+	}
+	if err := v.checkSeq(numSet); err != nil {
+		return err
+	}
 	refs := v.resolve(numSet)
 	if len(refs) == 0 {
 		return nil
+	}
+	id, err := v.target()
+	if err != nil {
+		return s.viewErr(err)
 	}
 	uids := uidsOf(refs)
 	// RFC 9051 §6.4.5: BODY[…] and BINARY[…] without .PEEK set \Seen,
@@ -41,7 +51,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 		}
 	}
 	if markSeen {
-		msgs, err := s.acct.SetFlags(s.ctx, v.id, uids, mailstore.FlagsAdd, []string{mailstore.FlagSeen})
+		msgs, err := s.acct.SetFlags(s.ctx, id, uids, mailstore.FlagsAdd, []string{mailstore.FlagSeen})
 		if err != nil {
 			return s.fail("fetch", err, operand, "mailbox", v.name)
 		}
@@ -50,7 +60,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 	want := mailstore.FetchWant{Envelope: opts.Envelope, Structure: needsStructure(opts)}
 	f := &fetcher{s: s, w: w, opts: opts, flags: opts.Flags || markSeen}
 	i := 0
-	err := s.acct.Fetch(s.ctx, v.id, uids, want, func(m *mailstore.MessageMeta) error {
+	err = s.acct.Fetch(s.ctx, id, uids, want, func(m *mailstore.MessageMeta) error {
 		for i < len(refs) && refs[i].uid < m.UID {
 			i++
 		}
@@ -64,6 +74,35 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 		return s.fail("fetch", err, operand, "mailbox", v.name)
 	}
 	return err
+}
+
+// checkSections refuses sections that RFC 9051's grammar does not allow
+// but imapserver's parser accepts: part number 0 (section-part is made of
+// nz-numbers) and MIME without a part number. BAD, before any \Seen is set.
+func checkSections(opts *imap.FetchOptions) error {
+	bad := func(part []int) bool { return slices.Contains(part, 0) }
+	for _, bs := range opts.BodySection {
+		if bad(bs.Part) || bs.Specifier == imap.PartSpecifierMIME && len(bs.Part) == 0 {
+			return errBadSection
+		}
+	}
+	for _, bs := range opts.BinarySection {
+		if bad(bs.Part) {
+			return errBadSection
+		}
+	}
+	for _, bs := range opts.BinarySectionSize {
+		if bad(bs.Part) {
+			return errBadSection
+		}
+	}
+	return nil
+}
+
+var errBadSection = &imap.Error{
+	Type: imap.StatusResponseTypeBad,
+	Code: imap.ResponseCodeClientBug,
+	Text: "Invalid section: part numbers start at 1, MIME needs one",
 }
 
 // needsStructure: anything but BODY[] and RFC822.SIZE-like items needs the
@@ -252,7 +291,7 @@ func (f *fetcher) write(rw *imapserver.FetchResponseWriter, m *mailstore.Message
 		rw.WriteFlags(imapFlags(m.Flags))
 	}
 	if f.opts.InternalDate {
-		rw.WriteInternalDate(m.InternalDate.In(time.UTC))
+		rw.WriteInternalDate(m.InternalDate) // in the zone APPEND gave it
 	}
 	if f.opts.RFC822Size {
 		rw.WriteRFC822Size(m.Size)

@@ -320,3 +320,27 @@ func TestAppendLarge(t *testing.T) {
 		t.Errorf("BODY[TEXT] is %d bytes, want %d", got, len(body))
 	}
 }
+
+// TestFetchInvalid: a sequence number 0 or beyond the mailbox, and
+// sections the grammar does not allow, are BAD (not SERVERBUG, not OK with
+// nothing), and never set \Seen.
+func TestFetchInvalid(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	e.deliver("ann", testMsg("one", "x"))
+	e.deliver("ann", testMsg("two", "x"))
+	rc := e.rawLogin("ann")
+	rc.ok("SELECT INBOX")
+	for _, cmd := range []string{
+		"FETCH 0 FLAGS", "FETCH 0:1 BODY[]", "UID FETCH 0 FLAGS", "STORE 0 +FLAGS (\\Seen)", "COPY 0 Trash",
+		"FETCH 3 BODY[]", "FETCH 3:4 BODY[]", "STORE 3 +FLAGS (\\Seen)", "COPY 3 Trash", "MOVE 3 Trash",
+		"FETCH 1 BODY[0]", "FETCH 1 BODY[0.1]", "FETCH 1 BODY[1.0]", "FETCH 1 BINARY[0]",
+		"FETCH 1 BINARY.SIZE[0]", "FETCH 1:2 (FLAGS BODY[0])",
+	} {
+		rc.no("BAD", "%s", cmd)
+	}
+	// Ranges ending beyond the mailbox and "*" are fine; UIDs are never BAD.
+	mustHave(t, rc.ok("FETCH 2:9 (UID)"), "* 2 FETCH (UID 2)")
+	rc.ok("UID FETCH 9 FLAGS")
+	mustHave(t, rc.ok("FETCH 1:2 FLAGS"), `* 1 FETCH (FLAGS ())`, `* 2 FETCH (FLAGS ())`)
+	mustHave(t, rc.ok("STATUS INBOX (UNSEEN)"), "UNSEEN 2")
+}

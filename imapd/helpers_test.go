@@ -48,6 +48,8 @@ type envConfig struct {
 	MaxConns      int
 	MaxConnsPerIP int
 	MaxMessage    int64 // store limit; zero: 64 MiB
+	AppendLimit   int64 // Options.AppendLimit; zero: the default
+	QueueLimit    int   // events a selected session may hold; zero: the default
 	Logger        *slog.Logger
 	// RealAuth logs in through mailstore/login with argon2id hashes, as
 	// production does. Otherwise users get a cheap imported hash and a
@@ -124,9 +126,13 @@ func newEnv(t testing.TB, cfg envConfig) *testEnv {
 	srv, err := New(Options{
 		Auth: auth, TLSConfig: serverTLS, Logger: logger,
 		IdleKeepalive: cfg.IdleKeepalive, MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP,
+		AppendLimit: cfg.AppendLimit,
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if cfg.QueueLimit > 0 {
+		srv.queueLimit = cfg.QueueLimit
 	}
 	e := &testEnv{t: t, Store: st, Srv: srv, Auth: auth, ClientTLS: clientTLS}
 	pl := listen(t)

@@ -251,14 +251,15 @@ func isLSub(w *imapserver.ListWriter) bool {
 // maxPattern bounds LIST patterns: matching costs pattern × name length.
 const maxPattern = 1024
 
-// canonPattern joins reference and pattern (RFC 9051 §6.3.9) and spells a
-// leading INBOX level in upper case, since INBOX is case-insensitive.
+// canonPattern joins reference and pattern (RFC 3501 §6.3.8): the
+// reference is a prefix, concatenated as is, so LIST "Arch" "*" matches
+// Archive and LIST "Work/" "%" the children of Work. A pattern that starts
+// with the delimiter ignores the reference. A leading INBOX level is
+// spelled in upper case, since INBOX is case-insensitive.
 func canonPattern(ref, pattern string) string {
-	p := pattern
+	p := ref + pattern
 	if strings.HasPrefix(pattern, delim) {
 		p = pattern[1:] // an absolute pattern ignores the reference
-	} else if ref != "" {
-		p = strings.TrimSuffix(ref, delim) + delim + pattern
 	}
 	if len(p) >= 5 && strings.EqualFold(p[:5], mailstore.Inbox) &&
 		(len(p) == 5 || p[5] == mailstore.Delimiter || p[5] == '*' || p[5] == '%') {

@@ -39,6 +39,15 @@ func TestMailboxCommands(t *testing.T) {
 		t.Errorf(`LIST %% %q`, top)
 	}
 	mustHave(t, rc.ok(`LIST "Projects/" "%%"`), `"Projects/2026"`)
+	// The reference is a prefix, concatenated as is (RFC 3501 §6.3.8).
+	if u := rc.ok(`LIST "Arch" "*"`); len(u) != 1 || !strings.HasSuffix(u[0], `"/" "Archive"`) {
+		t.Errorf(`LIST "Arch" "*": %q`, u)
+	}
+	if u := rc.ok(`LIST "Projects" "%%"`); len(u) != 1 || !strings.HasSuffix(u[0], `"/" "Projects"`) {
+		t.Errorf(`LIST "Projects" "%%": %q`, u)
+	}
+	mustHave(t, rc.ok(`LIST "Projects" "/%%"`), `"Projects"`) // absolute: the reference is ignored
+	mustHave(t, rc.ok(`LIST "inbox" ""`), `* LIST (\Noselect) "/" ""`)
 	mustHave(t, rc.ok(`LIST "" "inbox"`), `* LIST (\HasNoChildren) "/" INBOX`)
 	mustHave(t, rc.ok(`LIST "" ""`), `* LIST (\Noselect) "/" ""`)
 
@@ -169,8 +178,11 @@ func TestMatchPattern(t *testing.T) {
 		{"", "inbox", "INBOX"},
 		{"", "Inbox/%", "INBOX/%"},
 		{"", "inboxes", "inboxes"},
-		{"Work", "%", "Work/%"},
+		{"Work", "%", "Work%"}, // concatenated as is (RFC 3501 §6.3.8)
 		{"Work/", "%", "Work/%"},
+		{"Arch", "*", "Arch*"},
+		{"inbox", "/x", "x"},
+		{"inbox", "", "INBOX"},
 		{"Work", "/x", "x"},
 	} {
 		if got := canonPattern(tc.ref, tc.pat); got != tc.want {

@@ -24,17 +24,33 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		return nil, errNoSelection
 	}
 	refs := v.all()
-	var maxUID mailstore.UID
+	var matched []msgRef
 	if len(refs) > 0 {
-		maxUID = refs[len(refs)-1].uid
+		var err error
+		if matched, err = s.search(v, refs, criteria); err != nil {
+			return nil, err
+		}
 	}
+	if opts.ReturnSave {
+		v.saveSearch(savedResult(matched, opts))
+	}
+	return searchData(kind, matched), nil
+}
+
+// search evaluates the criteria over the view's messages refs (not empty).
+func (s *session) search(v *mailboxView, refs []msgRef, criteria *imap.SearchCriteria) ([]msgRef, error) {
+	id, err := v.target()
+	if err != nil {
+		return nil, s.viewErr(err)
+	}
+	maxUID := refs[len(refs)-1].uid
 	ev := &evaluator{s: s}
 	c := ev.static(criteria, uint32(len(refs)), maxUID, v.savedSearch())
 	ev.collect(c)
 	want := mailstore.FetchWant{Envelope: ev.needEnvelope, Structure: ev.needText}
 	var matched []msgRef
 	i := 0
-	err := s.acct.Fetch(s.ctx, v.id, nil, want, func(m *mailstore.MessageMeta) error {
+	err = s.acct.Fetch(s.ctx, id, nil, want, func(m *mailstore.MessageMeta) error {
 		for i < len(refs) && refs[i].uid < m.UID {
 			i++
 		}
@@ -55,10 +71,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	if err != nil {
 		return nil, s.fail("search", err, operand, "mailbox", v.name)
 	}
-	if opts.ReturnSave {
-		v.saveSearch(savedResult(matched, opts))
-	}
-	return searchData(kind, matched), nil
+	return matched, nil
 }
 
 // savedResult is what SAVE keeps (RFC 5182 §2.4): with MIN and/or MAX
@@ -249,14 +262,16 @@ func (ev *evaluator) match(c *imap.SearchCriteria, mc *msgCtx) (bool, error) {
 	if c.Smaller > 0 && m.Size >= c.Smaller {
 		return false, nil
 	}
-	// Dates compare by day, ignoring time and zone (RFC 9051 §6.4.4).
+	// Dates compare by day, ignoring time and zone (RFC 9051 §6.4.4): the
+	// day is the one in the date's own zone, the one the client sees in
+	// INTERNALDATE or the Date header.
 	if !c.Since.IsZero() || !c.Before.IsZero() {
-		if !dayIn(day(m.InternalDate.UTC()), c.Since, c.Before) {
+		if !dayIn(day(m.InternalDate), c.Since, c.Before) {
 			return false, nil
 		}
 	}
 	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
-		sent := m.InternalDate.UTC() // no usable Date: use the arrival
+		sent := m.InternalDate // no usable Date: use the arrival
 		if m.Envelope != nil && !m.Envelope.Date.IsZero() {
 			sent = m.Envelope.Date
 		}

@@ -148,3 +148,34 @@ func TestTextMatcher(t *testing.T) {
 		t.Error("match across two texts")
 	}
 }
+
+// TestInternalDateZone: an APPEND's date comes back in the zone the client
+// gave, and SEARCH date criteria use the day in that zone (RFC 3501 §6.4.4:
+// time and zone are ignored).
+func TestInternalDateZone(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	rc := e.rawLogin("ann")
+	msg := "Subject: z\r\nDate: Sun, 31 Dec 2023 23:30:00 -0800\r\n\r\nx\r\n"
+	rc.ok(`APPEND Drafts "01-Jan-2024 00:30:00 +0200" {%d+}`+"\r\n%s", len(msg), msg)
+	rc.ok(`APPEND Drafts "31-Dec-2023 23:30:00 -0800" {%d+}`+"\r\n%s", len(msg), msg)
+	rc.ok("SELECT Drafts")
+	u := rc.ok("FETCH 1:2 INTERNALDATE")
+	mustHave(t, u, `* 1 FETCH (INTERNALDATE " 1-Jan-2024 00:30:00 +0200")`, `* 2 FETCH (INTERNALDATE "31-Dec-2023 23:30:00 -0800")`)
+	for _, tc := range []struct{ criteria, want string }{
+		{"ON 1-Jan-2024", "* SEARCH 1"},
+		{"ON 31-Dec-2023", "* SEARCH 2"},
+		{"SINCE 1-Jan-2024", "* SEARCH 1"},
+		{"BEFORE 1-Jan-2024", "* SEARCH 2"},
+		{"SENTON 31-Dec-2023", "* SEARCH 1 2"},
+		{"SENTSINCE 1-Jan-2024", "* SEARCH"},
+	} {
+		u := rc.ok("SEARCH %s", tc.criteria)
+		if len(u) != 1 || u[0] != tc.want {
+			t.Errorf("SEARCH %s: %q, want %q", tc.criteria, u, tc.want)
+		}
+	}
+	// COPY keeps the date and its zone.
+	rc.ok("COPY 1 Archive")
+	rc.ok("SELECT Archive")
+	mustHave(t, rc.ok("FETCH 1 INTERNALDATE"), `INTERNALDATE " 1-Jan-2024 00:30:00 +0200"`)
+}

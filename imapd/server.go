@@ -68,6 +68,13 @@ var ErrServerClosed = fmt.Errorf("imapd: server closed: %w", net.ErrClosed)
 // IMAP4rev2 → SessionIMAP4rev2, NAMESPACE → SessionNamespace, MOVE →
 // SessionMove. SASL-IR, LITERAL-, UNSELECT, ENABLE and IDLE are implicit;
 // APPENDLIMIT comes from SessionAppendLimit; AUTH= from SessionSASL.
+//
+// LITERAL+ stays: Thunderbird uses it for APPEND. It is safe only because
+// of the patch in third_party/go-imap (SEALPOST-PATCH.md): a refused or
+// unread non-synchronizing literal is skipped, or ends the connection with
+// BYE when larger than 1 MiB, and its data is never parsed as commands.
+// Dropping LITERAL+ would not help: imapserver treats {n+} the same either
+// way, and LITERAL- is part of IMAP4rev2.
 var caps = imap.CapSet{
 	imap.CapIMAP4rev1:        {},
 	imap.CapIMAP4rev2:        {},
@@ -90,6 +97,9 @@ var caps = imap.CapSet{
 type Server struct {
 	opts Options
 	log  *slog.Logger
+	// queueLimit bounds a selected session's unreported events (tests
+	// lower it).
+	queueLimit int
 	// ctx is the parent of every session context; cancel aborts store
 	// calls in flight when Shutdown runs out of time.
 	ctx    context.Context
@@ -134,7 +144,7 @@ func New(opts Options) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel,
+		opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel, queueLimit: defaultQueueLimit,
 		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
 		perIP: map[netip.Addr]int{},
 	}, nil
@@ -383,8 +393,7 @@ func (c *conn) byeIfIdle() {
 		return
 	}
 	c.byeSent = true
-	ic := c.ic
-	go ic.Bye("Server shutting down") // may wait for a slow client's write
+	go c.sess.bye("Server shutting down") // may wait for a slow client's write
 }
 
 // trackedConn is the TCP connection with a done channel closed on Close.

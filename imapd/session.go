@@ -39,6 +39,15 @@ type session struct {
 
 	mu  sync.Mutex // guards sel
 	sel *mailboxView
+
+	// idleDone is closed when the running Idle returns. Commands and Poll
+	// wait for it, so that a keepalive never overlaps their replies.
+	idleMu   sync.Mutex
+	idleDone chan struct{}
+	// wmu serializes what imapd writes itself, outside imapserver's
+	// encoder: the IDLE keepalive, and the BYEs it sends (Shutdown, an
+	// overflowed view).
+	wmu sync.Mutex
 }
 
 var (
@@ -66,6 +75,7 @@ func logPanic(log *slog.Logger) {
 // enter marks a command as running (Shutdown waits for it) and returns the
 // function that ends it, logging its duration at debug level.
 func (s *session) enter(cmd string, attrs ...any) func() {
+	s.waitIdle()
 	s.busy.Add(1)
 	start := time.Now()
 	return func() {
@@ -212,7 +222,7 @@ var systemFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged
 func (s *session) Select(name string, opts *imap.SelectOptions) (*imap.SelectData, error) {
 	defer s.enter("SELECT", "mailbox", name)()
 	s.unselect()
-	v, snap, err := openView(s.ctx, s.acct, name, opts.ReadOnly)
+	v, snap, err := openView(s.ctx, s.acct, name, opts.ReadOnly, s.srv.queueLimit)
 	if err != nil {
 		return nil, s.fail("select", err, operand, "mailbox", name)
 	}
@@ -229,7 +239,7 @@ func (s *session) Select(name string, opts *imap.SelectOptions) (*imap.SelectDat
 	// OK [UNSEEN n] is IMAP4rev1 only; look for the first unseen message
 	// only when there is one and the client has not enabled IMAP4rev2.
 	if snap.Info.Unseen > 0 && !s.ic.EnabledCaps().Has(imap.CapIMAP4rev2) {
-		seq, err := firstUnseen(s.ctx, s.acct, v.id, snap.UIDs)
+		seq, err := firstUnseen(s.ctx, s.acct, snap.Info.ID, snap.UIDs)
 		if err != nil {
 			v.close()
 			return nil, s.fail("select", err, operand, "mailbox", name)
@@ -289,16 +299,53 @@ func (s *session) selected() *mailboxView {
 // EXPUNGE (allowExpunge false) after FETCH, STORE and SEARCH (RFC 9051
 // §7.5.1).
 func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	s.waitIdle()
 	v := s.selected()
 	if v == nil {
 		return nil
 	}
-	return v.flush(w, allowExpunge)
+	return s.viewErr(v.flush(w, allowExpunge))
+}
+
+// viewErr ends the session with BYE when the selected view overflowed
+// (its client left too many changes unread, see defaultQueueLimit); other
+// errors pass through.
+func (s *session) viewErr(err error) error {
+	if !errors.Is(err, errViewOverflow) {
+		return err
+	}
+	s.log.Info("selected mailbox changed too much while the client was away, closing connection")
+	s.bye("Too many changes to the selected mailbox, please reconnect")
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Connection closed"}
+}
+
+// bye says BYE and closes the connection, never during a keepalive.
+func (s *session) bye(text string) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.ic.Bye(text)
+}
+
+// waitIdle waits for an Idle that is still running: imapserver returns
+// from IDLE at once when the client sends something other than DONE, while
+// our Idle may be writing a keepalive.
+func (s *session) waitIdle() {
+	s.idleMu.Lock()
+	done := s.idleDone
+	s.idleMu.Unlock()
+	if done != nil {
+		<-done
+	}
 }
 
 // Idle reports changes as they happen until the client sends DONE, with a
 // "* OK Still here" every IdleKeepalive so NAT boxes keep the connection.
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	done := make(chan struct{})
+	s.idleMu.Lock()
+	s.idleDone = done
+	s.idleMu.Unlock()
+	defer close(done)
 	v := s.selected()
 	var notify <-chan struct{}
 	if v != nil {
@@ -309,7 +356,7 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	for {
 		if v != nil {
 			if err := v.flush(w, true); err != nil {
-				return err
+				return s.viewErr(err)
 			}
 		}
 		select {
@@ -319,18 +366,28 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 			return nil
 		case <-notify:
 		case <-t.C:
-			if err := s.keepalive(); err != nil {
+			if err := s.keepalive(stop); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// keepalive writes an untagged OK. imapserver's UpdateWriter has no method
-// for it, so it goes straight to the connection: during IDLE the IDLE
-// goroutine is the only writer and imapserver flushes after every
-// response, so nothing is buffered that this could overtake.
-func (s *session) keepalive() error {
+// keepalive writes an untagged OK. imapserver has no way to write one
+// through its encoder (which serializes its writes), so it goes straight to
+// the connection, in one Write, which a *tls.Conn never interleaves with
+// another. Nothing else is written meanwhile: imapserver flushes after every
+// response and writes nothing during IDLE but our updates, which run on
+// this goroutine; our own BYEs take wmu; once stop is closed no keepalive
+// starts, and the commands that follow wait (waitIdle) for Idle to return.
+func (s *session) keepalive(stop <-chan struct{}) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	select {
+	case <-stop:
+		return nil
+	default:
+	}
 	nc := s.ic.NetConn()
 	nc.SetWriteDeadline(time.Now().Add(keepaliveWriteTimeout))
 	_, err := io.WriteString(nc, "* OK Still here\r\n")

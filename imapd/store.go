@@ -23,9 +23,16 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	if v.readOnly {
 		return errReadOnly
 	}
+	if err := v.checkSeq(numSet); err != nil {
+		return err
+	}
 	refs := v.resolve(numSet)
 	if len(refs) == 0 {
 		return nil
+	}
+	id, err := v.target()
+	if err != nil {
+		return s.viewErr(err)
 	}
 	op := mailstore.FlagsReplace
 	switch flags.Op {
@@ -34,7 +41,7 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	case imap.StoreFlagsDel:
 		op = mailstore.FlagsRemove
 	}
-	msgs, err := s.acct.SetFlags(s.ctx, v.id, uidsOf(refs), op, storeFlags(flags.Flags))
+	msgs, err := s.acct.SetFlags(s.ctx, id, uidsOf(refs), op, storeFlags(flags.Flags))
 	if err != nil {
 		return s.fail("store", err, operand, "mailbox", v.name)
 	}
@@ -67,6 +74,9 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 	if v == nil {
 		return nil, errNoSelection
 	}
+	if err := v.checkSeq(numSet); err != nil {
+		return nil, err
+	}
 	refs := v.resolve(numSet)
 	if len(refs) == 0 {
 		// Nothing to copy; still tell the client if the target is missing.
@@ -75,11 +85,27 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 		}
 		return nil, nil
 	}
-	res, err := s.acct.Copy(s.ctx, v.id, uidsOf(refs), dest)
+	id, err := v.target()
 	if err != nil {
-		return nil, s.fail("copy", err, destination, "mailbox", dest)
+		return nil, s.viewErr(err)
+	}
+	res, err := s.acct.Copy(s.ctx, id, uidsOf(refs), dest)
+	if err != nil {
+		return nil, s.copyFail("copy", err, v, dest)
 	}
 	return copyData(&res), nil
+}
+
+// copyFail maps a COPY or MOVE failure. A missing mailbox may be the
+// destination (TRYCREATE) or the selected one, deleted since target looked
+// (NONEXISTENT: creating dest would not help).
+func (s *session) copyFail(op string, err error, v *mailboxView, dest string) error {
+	if errors.Is(err, mailstore.ErrNoSuchMailbox) {
+		if _, gone := v.target(); gone != nil {
+			return s.viewErr(gone)
+		}
+	}
+	return s.fail(op, err, destination, "mailbox", dest)
 }
 
 // Move moves messages (RFC 6851): COPYUID first, then the EXPUNGEs, all
@@ -93,6 +119,9 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	if v.readOnly {
 		return errReadOnly
 	}
+	if err := v.checkSeq(numSet); err != nil {
+		return err
+	}
 	refs := v.resolve(numSet)
 	if len(refs) == 0 {
 		if _, err := s.acct.Mailbox(s.ctx, dest); err != nil {
@@ -100,9 +129,13 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 		}
 		return nil
 	}
-	res, err := s.acct.Move(s.ctx, v.id, uidsOf(refs), dest)
+	id, err := v.target()
 	if err != nil {
-		return s.fail("move", err, destination, "mailbox", dest)
+		return s.viewErr(err)
+	}
+	res, err := s.acct.Move(s.ctx, id, uidsOf(refs), dest)
+	if err != nil {
+		return s.copyFail("move", err, v, dest)
 	}
 	if data := copyData(&res); data != nil {
 		if err := w.WriteCopyData(data); err != nil {
@@ -110,7 +143,7 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 		}
 	}
 	// The store published the Expunged event before Move returned.
-	return v.expungeNow(w.WriteExpunge)
+	return s.viewErr(v.expungeNow(w.WriteExpunge))
 }
 
 func copyData(res *mailstore.CopyResult) *imap.CopyData {
@@ -142,6 +175,13 @@ func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 		}
 		return errReadOnly
 	}
+	id, err := v.target()
+	if err != nil {
+		if closing {
+			return nil // CLOSE of a mailbox that is gone: nothing to expunge
+		}
+		return s.viewErr(err)
+	}
 	var target []mailstore.UID // nil: every \Deleted message
 	if uids != nil {
 		refs := v.resolve(*uids)
@@ -150,13 +190,13 @@ func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 		}
 		target = uidsOf(refs)
 	}
-	if _, err := s.acct.Expunge(s.ctx, v.id, target); err != nil {
+	if _, err := s.acct.Expunge(s.ctx, id, target); err != nil {
 		return s.fail("expunge", err, operand, "mailbox", v.name)
 	}
 	if closing {
 		return nil // the view goes with Unselect
 	}
-	return v.expungeNow(w.WriteExpunge)
+	return s.viewErr(v.expungeNow(w.WriteExpunge))
 }
 
 // Append stores a message (RFC 9051 §6.3.12) and reports APPENDUID (RFC

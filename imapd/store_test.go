@@ -133,7 +133,7 @@ func TestAppendCommand(t *testing.T) {
 	rc.no("NO [TRYCREATE]", "APPEND Nowhere {%d+}\r\n%s", len(msg), msg)
 	rc.ok("SELECT Drafts")
 	u := rc.ok("FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE)")
-	mustHave(t, u, `FLAGS (\Draft $Todo)`, `INTERNALDATE " 5-Mar-2024 08:11:12 +0000"`, fmt.Sprintf("RFC822.SIZE %d", len(msg)))
+	mustHave(t, u, `FLAGS (\Draft $Todo)`, `INTERNALDATE " 5-Mar-2024 10:11:12 +0200"`, fmt.Sprintf("RFC822.SIZE %d", len(msg)))
 
 	// APPEND to the selected mailbox reports EXISTS before the tagged OK.
 	u = rc.ok("APPEND Drafts {%d+}\r\n%s", len(msg), msg)

@@ -2,6 +2,8 @@ package imapd
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -20,18 +22,25 @@ import (
 //     commit path (it must not block);
 //   - mu guards everything else and is held while writing updates to the
 //     client; only the session's goroutines take it.
+//
+// Commands get the mailbox to act on from target, which first absorbs the
+// queue: a command never acts on a mailbox the view has already left
+// (deleted, or INBOX renamed away) by the time the command starts.
 type mailboxView struct {
 	acct        *mailstore.Account
-	id          mailstore.MailboxID
 	readOnly    bool
 	uidValidity uint32
 	stopWatch   func()
 	notify      chan struct{} // capacity 1: "the queue has something"
+	queueLimit  int
 
-	qmu   sync.Mutex
-	queue []mailstore.Event
+	qmu      sync.Mutex
+	queue    []mailstore.Event
+	watchID  mailstore.MailboxID // the mailbox onEvent follows
+	overflow bool                // more than queueLimit events: queue dropped
 
 	mu      sync.Mutex
+	id      mailstore.MailboxID // the mailbox commands act on
 	name    string
 	snapSeq uint64
 	// uids is the client's view, ascending: sequence number n is uids[n-1].
@@ -47,8 +56,8 @@ type mailboxView struct {
 	told map[mailstore.UID]toldFlags
 	// searchRes is the result saved by SEARCH RETURN (SAVE) (RFC 5182).
 	searchRes []mailstore.UID
-	// gone: the mailbox was deleted, or was INBOX and got renamed away;
-	// later events no longer concern this view.
+	// gone: the mailbox was deleted; later events no longer concern this
+	// view.
 	gone bool
 }
 
@@ -58,67 +67,102 @@ type toldFlags struct {
 	silent bool
 }
 
+// errViewOverflow: the client left more than queueLimit changes unread;
+// the session is ended (BYE) rather than let its queue grow without bound.
+var errViewOverflow = errors.New("too many unreported changes to the selected mailbox")
+
+// defaultQueueLimit bounds the events one selected session keeps for its
+// client between two polls. A client that is connected but never polls (or
+// IDLEs) would otherwise hold them until autologout. Ten thousand separate
+// changes is far beyond what an active client lets pile up.
+const defaultQueueLimit = 10000
+
 // openView starts following a mailbox. Watch comes before Snapshot, and
 // events the snapshot already reflects are dropped when absorbed.
-func openView(ctx context.Context, acct *mailstore.Account, name string, readOnly bool) (*mailboxView, *mailstore.Snapshot, error) {
-	info, err := acct.Mailbox(ctx, name)
-	if err != nil {
-		return nil, nil, err
+func openView(ctx context.Context, acct *mailstore.Account, name string, readOnly bool, queueLimit int) (*mailboxView, *mailstore.Snapshot, error) {
+	for attempt := 0; ; attempt++ {
+		info, err := acct.Mailbox(ctx, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		v := &mailboxView{
+			acct: acct, id: info.ID, watchID: info.ID, readOnly: readOnly, name: info.Name,
+			queueLimit: queueLimit,
+			notify:     make(chan struct{}, 1),
+			expunged:   map[mailstore.UID]struct{}{},
+			flags:      map[mailstore.UID][]string{},
+			told:       map[mailstore.UID]toldFlags{},
+		}
+		v.stopWatch = acct.Watch(v.onEvent)
+		snap, err := acct.Snapshot(ctx, info.ID)
+		if err == nil && snap.Info.Name != info.Name {
+			// Renamed between the lookup and the snapshot (e.g. RENAME
+			// INBOX): the snapshot is not of the mailbox asked for.
+			err = mailstore.ErrNoSuchMailbox
+		}
+		if err != nil {
+			v.stopWatch()
+			if errors.Is(err, mailstore.ErrNoSuchMailbox) && attempt < 3 {
+				continue // look the name up again
+			}
+			return nil, nil, err
+		}
+		v.uidValidity = snap.Info.UIDValidity
+		v.uids, v.snapSeq = snap.UIDs, snap.Seq
+		return v, snap, nil
 	}
-	v := &mailboxView{
-		acct: acct, id: info.ID, readOnly: readOnly, name: info.Name,
-		notify:   make(chan struct{}, 1),
-		expunged: map[mailstore.UID]struct{}{},
-		flags:    map[mailstore.UID][]string{},
-		told:     map[mailstore.UID]toldFlags{},
-	}
-	v.stopWatch = acct.Watch(v.onEvent)
-	snap, err := acct.Snapshot(ctx, info.ID)
-	if err != nil {
-		v.stopWatch()
-		return nil, nil, err
-	}
-	v.uidValidity = snap.Info.UIDValidity
-	v.uids, v.snapSeq = snap.UIDs, snap.Seq
-	return v, snap, nil
 }
 
 func (v *mailboxView) close() { v.stopWatch() }
 
 // onEvent runs on the store's commit path: it filters and queues, nothing
-// more.
+// more. When INBOX is renamed away it goes on with the new INBOX at once,
+// so no delivery to it is missed.
 func (v *mailboxView) onEvent(e mailstore.Event) {
+	v.qmu.Lock()
 	var mine bool
 	switch e := e.(type) {
 	case mailstore.MessageAdded:
-		mine = e.Mailbox == v.id
+		mine = e.Mailbox == v.watchID
 	case mailstore.FlagsChanged:
-		mine = e.Mailbox == v.id
+		mine = e.Mailbox == v.watchID
 	case mailstore.Expunged:
-		mine = e.Mailbox == v.id
+		mine = e.Mailbox == v.watchID
 	case mailstore.MailboxDeleted:
-		mine = e.Mailbox == v.id
+		mine = e.Mailbox == v.watchID
 	case mailstore.MailboxRenamed:
-		mine = e.Mailbox == v.id
+		mine = e.Mailbox == v.watchID
+		if mine && e.NewInbox != 0 {
+			v.watchID = e.NewInbox
+		}
 	}
-	if !mine {
-		return
-	}
-	v.qmu.Lock()
-	v.queue = append(v.queue, e)
-	v.qmu.Unlock()
-	select {
-	case v.notify <- struct{}{}:
+	switch {
+	case !mine || v.overflow:
+	case len(v.queue) >= v.queueLimit:
+		v.overflow, v.queue = true, nil
 	default:
+		v.queue = append(v.queue, e)
+	}
+	v.qmu.Unlock()
+	if mine {
+		select {
+		case v.notify <- struct{}{}:
+		default:
+		}
 	}
 }
 
 // absorbLocked moves queued events into the pending state. v.mu is held.
-func (v *mailboxView) absorbLocked() {
+// It fails only when the queue overflowed: the view can no longer be
+// brought up to date.
+func (v *mailboxView) absorbLocked() error {
 	v.qmu.Lock()
-	q := v.queue
+	q, overflow := v.queue, v.overflow
 	v.queue = nil
 	v.qmu.Unlock()
+	if overflow {
+		return errViewOverflow
+	}
 	for _, e := range q {
 		if e.Seq() <= v.snapSeq || v.gone {
 			continue // already in the snapshot, or no longer ours
@@ -138,27 +182,54 @@ func (v *mailboxView) absorbLocked() {
 			}
 		case mailstore.MailboxDeleted:
 			v.vanish()
+			v.gone = true
 		case mailstore.MailboxRenamed:
-			if e.OldName == mailstore.Inbox {
+			if e.NewInbox != 0 {
 				// RENAME INBOX moves its messages away and leaves a new,
-				// empty INBOX (RFC 9051 §6.3.6): that is what the client
-				// that selected INBOX must see.
+				// empty INBOX (RFC 9051 §6.3.6): the client sees them
+				// expunged, and the view follows the new INBOX, which
+				// continues the old UIDVALIDITY and UIDNEXT, so later
+				// deliveries arrive as EXISTS with UIDs above every old one.
 				v.vanish()
+				v.id = e.NewInbox
 				break
 			}
 			v.name = e.NewName
 		}
 	}
+	return nil
 }
 
-// vanish empties the view: the selected mailbox is gone.
+// vanish empties the view: its messages are gone.
 func (v *mailboxView) vanish() {
-	v.gone = true
 	for _, uid := range v.uids {
 		v.expunged[uid] = struct{}{}
 	}
 	v.adds = nil
 	clear(v.flags)
+}
+
+// errSelectedGone answers commands on messages of a selected mailbox that
+// was deleted meanwhile.
+var errSelectedGone = &imap.Error{
+	Type: imap.StatusResponseTypeNo,
+	Code: imap.ResponseCodeNonExistent,
+	Text: "The selected mailbox no longer exists",
+}
+
+// target absorbs pending changes and returns the mailbox commands act on:
+// errSelectedGone when it was deleted, errViewOverflow when the view is
+// lost. Nothing is written to the client.
+func (v *mailboxView) target() (mailstore.MailboxID, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := v.absorbLocked(); err != nil {
+		return 0, err
+	}
+	if v.gone {
+		return 0, errSelectedGone
+	}
+	return v.id, nil
 }
 
 func (v *mailboxView) lastUID() mailstore.UID {
@@ -209,12 +280,27 @@ func (v *mailboxView) noteFlags(m *mailstore.Message) {
 
 // tell records flags this session has just set. The matching FlagsChanged
 // events arrive before SetFlags returns, so they are absorbed by the next
-// flush, which then forgets told. silent: the client was not sent them.
-func (v *mailboxView) tell(msgs []mailstore.Message, silent bool) {
+// flush, which then forgets told. silent: the client was not sent them, so
+// only the messages the call changed are recorded. An unchanged message
+// reports the state someone else left, possibly with a change this client
+// has not heard of yet: recording it would suppress that change's event.
+func (v *mailboxView) tell(msgs []mailstore.FlagResult, silent bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, m := range msgs {
+		if silent && !m.Changed {
+			continue
+		}
 		v.told[m.UID] = toldFlags{modseq: m.ModSeq, flags: m.Flags, silent: silent}
+		// A change already absorbed but not yet sent is older than this
+		// state: replace it, or drop it when the reply carries the flags.
+		if _, pending := v.flags[m.UID]; pending {
+			if silent {
+				v.flags[m.UID] = m.Flags
+			} else {
+				delete(v.flags, m.UID)
+			}
+		}
 	}
 }
 
@@ -230,7 +316,9 @@ type updateWriter interface {
 func (v *mailboxView) flush(w updateWriter, allowExpunge bool) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.absorbLocked()
+	if err := v.absorbLocked(); err != nil {
+		return err
+	}
 	clear(v.told)
 	if allowExpunge {
 		if err := v.writeExpungesLocked(w.WriteExpunge); err != nil {
@@ -269,7 +357,9 @@ func (v *mailboxView) flush(w updateWriter, allowExpunge bool) error {
 func (v *mailboxView) expungeNow(write func(seqNum uint32) error) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.absorbLocked()
+	if err := v.absorbLocked(); err != nil {
+		return err
+	}
 	return v.writeExpungesLocked(write)
 }
 
@@ -308,6 +398,34 @@ func uidsOf(refs []msgRef) []mailstore.UID {
 		out[i] = r.uid
 	}
 	return out
+}
+
+// checkSeq refuses a sequence set that names a message beyond the view
+// (RFC 9051 §2.3.1.2: a client never references a number above the last
+// EXISTS): BAD, like Dovecot, rather than OK with nothing. A range that
+// only ends beyond is clamped; "*" and UID sets are always fine.
+func (v *mailboxView) checkSeq(set imap.NumSet) error {
+	seqs, ok := set.(imap.SeqSet)
+	if !ok {
+		return nil
+	}
+	v.mu.Lock()
+	n := uint32(len(v.uids))
+	v.mu.Unlock()
+	for _, r := range seqs {
+		lo, hi := r.Start, r.Stop
+		if lo == 0 {
+			lo = n
+		}
+		if hi == 0 {
+			hi = n
+		}
+		if min(lo, hi) > n {
+			return &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug,
+				Text: fmt.Sprintf("No message %d: the mailbox has %d", min(lo, hi), n)}
+		}
+	}
+	return nil
 }
 
 // resolve turns a command's message set into messages of the view, in

@@ -97,6 +97,51 @@ func TestIdleKeepalive(t *testing.T) {
 	rc.wait(tag)
 }
 
+// TestKeepaliveNeverInterleaves: keepalives every millisecond never land
+// inside another response: not after a line that ends IDLE with BAD (where
+// imapserver returns before our Idle does) and a large FETCH follows, and
+// not around the BYE of a shutdown.
+func TestKeepaliveNeverInterleaves(t *testing.T) {
+	e := newEnv(t, envConfig{IdleKeepalive: time.Millisecond})
+	big := testMsg("big", strings.Repeat("0123456789abcdef\r\n", 20000))
+	e.deliver("ann", big)
+	rc := e.rawLogin("ann")
+	rc.ok("SELECT INBOX")
+	for range 5 {
+		tag := rc.send("IDLE")
+		rc.line()
+		time.Sleep(5 * time.Millisecond)
+		rc.write("NOT-DONE\r\n")
+		fetch := rc.send("FETCH 1 BODY.PEEK[]")
+		for {
+			l := rc.line()
+			if l == "* OK Still here" || strings.HasPrefix(l, tag+" BAD") {
+				continue
+			}
+			if !strings.HasPrefix(l, "* 1 FETCH (BODY[] {") || !strings.HasSuffix(l, ")") || !strings.Contains(l, "\r\n"+big+")") {
+				t.Fatalf("FETCH after IDLE: %.200q", l)
+			}
+			break
+		}
+		if _, st := rc.wait(fetch); !strings.HasPrefix(st, "OK") {
+			t.Fatalf("FETCH: %q", st)
+		}
+	}
+	rc.send("IDLE")
+	rc.line()
+	time.Sleep(5 * time.Millisecond)
+	go e.Srv.Shutdown(bg)
+	for {
+		l := rc.line()
+		if strings.HasPrefix(l, "* BYE") {
+			break
+		}
+		if l != "* OK Still here" {
+			t.Fatalf("during shutdown: %q", l)
+		}
+	}
+}
+
 // TestTwoSessions: each session sees the other's changes with its own,
 // consistent sequence numbers.
 func TestTwoSessions(t *testing.T) {
@@ -164,11 +209,55 @@ func TestSelectedMailboxDeleted(t *testing.T) {
 	a.ok("APPEND Doomed {%d+}\r\n%s", len(msg), msg)
 	b.ok("SELECT Doomed")
 	a.ok("DELETE Doomed")
+	// Before B has heard of it: the source is gone, creating the
+	// destination would not help (no TRYCREATE).
+	b.no("NO [NONEXISTENT]", "COPY 1 INBOX")
+	b.no("NO [NONEXISTENT]", "MOVE 1 INBOX")
+	b.no("NO [NONEXISTENT]", `STORE 1 +FLAGS (\Seen)`)
+	b.no("NO [NONEXISTENT]", "EXPUNGE")
+	mustHave(t, a.ok("STATUS INBOX (MESSAGES)"), "MESSAGES 0")
 	u := b.ok("NOOP")
 	if !slices.Equal(u, []string{"* 2 EXPUNGE", "* 1 EXPUNGE"}) {
 		t.Errorf("after DELETE: %q", u)
 	}
 	b.ok("FETCH 1:* FLAGS")
+	b.ok("CLOSE")
+}
+
+// TestEventQueueBounded: a selected session that does not poll while the
+// mailbox changes a lot keeps at most queueLimit events, and is then ended
+// with BYE at its next command; a session that polls is not affected.
+func TestEventQueueBounded(t *testing.T) {
+	e := newEnv(t, envConfig{QueueLimit: 20})
+	idle, busy := e.rawLogin("ann"), e.rawLogin("ann")
+	idle.ok("SELECT INBOX")
+	busy.ok("SELECT INBOX")
+	for i := range 30 {
+		e.deliver("ann", testMsg(fmt.Sprint("m", i), "x"))
+		if i%10 == 9 {
+			mustHave(t, busy.ok("NOOP"), fmt.Sprintf("* %d EXISTS", i+1))
+		}
+	}
+	e.Srv.mu.Lock()
+	for c := range e.Srv.conns {
+		c.mu.Lock()
+		sess := c.sess
+		c.mu.Unlock()
+		if v := sess.selected(); v != nil {
+			v.qmu.Lock()
+			if len(v.queue) > 20 {
+				t.Errorf("queue holds %d events", len(v.queue))
+			}
+			v.qmu.Unlock()
+		}
+	}
+	e.Srv.mu.Unlock()
+	tag := idle.send("NOOP")
+	lines, closed := idle.readUntil(tag)
+	if !closed || !hasLine(lines, "* BYE") || hasLine(lines, tag+" OK") {
+		t.Errorf("overflowed session: %q (closed %v), want BYE and close", lines, closed)
+	}
+	mustHave(t, busy.ok("FETCH 30 (UID)"), "* 30 FETCH (UID 30)")
 }
 
 // TestStress runs sessions, deliveries, flag changes and expunges
@@ -443,4 +532,93 @@ func TestRenameSelectedInbox(t *testing.T) {
 		t.Errorf("after RENAME INBOX: %q", u)
 	}
 	mustHave(t, a.ok("STATUS Old (MESSAGES)"), "MESSAGES 3")
+}
+
+// TestSilentStoreKeepsOthersChanges: a .SILENT STORE right after another
+// session's change (no NOOP between) must not swallow that change.
+func TestSilentStoreKeepsOthersChanges(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	e.deliver("ann", testMsg("m1", "x"))
+	e.deliver("ann", testMsg("m2", "x"))
+	a, b := e.rawLogin("ann"), e.rawLogin("ann")
+	a.ok("SELECT INBOX")
+	b.ok("SELECT INBOX")
+
+	// The reviewer's case: A's silent STORE changes nothing. B's change is
+	// reported after A's STORE (any command's end will do) or at its NOOP.
+	b.ok(`STORE 1 +FLAGS (\Seen \Flagged)`)
+	u := append(a.ok(`STORE 1 +FLAGS.SILENT (\Flagged)`), a.ok("NOOP")...)
+	if !slices.Equal(u, []string{`* 1 FETCH (UID 1 FLAGS (\Seen \Flagged))`}) {
+		t.Errorf("A after B's STORE and its own silent one: %q", u)
+	}
+
+	// A's silent STORE changes the message too: A hears the final state.
+	b.ok(`STORE 2 +FLAGS (\Seen)`)
+	u = append(a.ok(`STORE 2 +FLAGS.SILENT ($Work)`), a.ok("NOOP")...)
+	if !slices.Equal(u, []string{`* 2 FETCH (UID 2 FLAGS (\Seen $Work))`}) {
+		t.Errorf("A after both changed message 2: %q", u)
+	}
+	// And nothing is echoed twice.
+	if u := a.ok("NOOP"); len(u) != 0 {
+		t.Errorf("second NOOP: %q", u)
+	}
+	mustHave(t, b.ok("NOOP"), `* 2 FETCH (UID 2 FLAGS (\Seen $Work))`)
+}
+
+// TestRenameSelectedInboxFollowsNewInbox: the reviewer's repro. After
+// another session renames INBOX away, the session that selected INBOX sees
+// its messages expunged, never touches the renamed mailbox again (EXPUNGE,
+// STORE, FETCH BODY[] even before its next NOOP), and follows the new
+// INBOX: deliveries show up as EXISTS, with UIDs above the old ones under
+// the same UIDVALIDITY.
+func TestRenameSelectedInboxFollowsNewInbox(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	for i := range 4 {
+		e.deliver("ann", testMsg(fmt.Sprint("m", i), "x"))
+	}
+	a, b := e.rawLogin("ann"), e.rawLogin("ann")
+	sel := b.ok("SELECT INBOX")
+	mustHave(t, sel, "* 4 EXISTS")
+	b.ok(`STORE 2 +FLAGS.SILENT (\Deleted)`)
+	a.ok("RENAME INBOX OldInbox")
+	if u := b.ok("NOOP"); !slices.Equal(u, []string{"* 4 EXPUNGE", "* 3 EXPUNGE", "* 2 EXPUNGE", "* 1 EXPUNGE"}) {
+		t.Errorf("NOOP after RENAME INBOX: %q", u)
+	}
+	b.ok("EXPUNGE")
+	mustHave(t, a.ok("STATUS OldInbox (MESSAGES DELETED)"), "MESSAGES 4 DELETED 1")
+
+	uid := e.deliver("ann", testMsg("new", "x"))
+	if uid != 5 {
+		t.Errorf("first UID of the new INBOX: %d, want 5", uid)
+	}
+	mustHave(t, b.ok("NOOP"), "* 1 EXISTS")
+	mustHave(t, b.ok("FETCH 1 (UID FLAGS)"), `* 1 FETCH (UID 5 FLAGS ())`)
+	st := a.ok("STATUS INBOX (UIDVALIDITY)")
+	if uv := strings.Fields(strings.Trim(st[0], "()"))[4]; !hasLine(sel, "[UIDVALIDITY "+uv+"]") {
+		t.Errorf("new INBOX UIDVALIDITY %s, selected %q", uv, sel)
+	}
+
+	// Commands sent before the next NOOP act on the new INBOX only.
+	a.ok("RENAME INBOX Old2")
+	u := b.ok(`STORE 1 +FLAGS (\Flagged)`)
+	u = append(u, b.ok("FETCH 1 BODY[]")...)
+	if hasLine(u, "FETCH (") {
+		t.Errorf("STORE/FETCH on a message renamed away: %q", u)
+	}
+	mustHave(t, a.ok("STATUS Old2 (MESSAGES UNSEEN)"), "MESSAGES 1 UNSEEN 1")
+	a.ok("SELECT Old2")
+	mustHave(t, a.ok("FETCH 1 FLAGS"), `* 1 FETCH (FLAGS ())`)
+	mustHave(t, b.ok("NOOP"), "* 1 EXPUNGE")
+
+	// IDLE on the new INBOX gets the next delivery.
+	tag := b.send("IDLE")
+	if l := b.line(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	e.deliver("ann", testMsg("newer", "x"))
+	if l := b.line(); l != "* 1 EXISTS" {
+		t.Errorf("during IDLE: %q", l)
+	}
+	b.write("DONE\r\n")
+	b.wait(tag)
 }

@@ -3,12 +3,18 @@ package mailstore
 import (
 	"encoding/binary"
 	"errors"
+	"sync"
 	"time"
 )
 
 // record is a message record as stored under its UID in a mailbox's msgs
 // bucket. The encoding is versioned and compact because SELECT and
 // FETCH FLAGS walk every record of a 100k-message mailbox.
+//
+// Version 2 adds the internal date's zone offset right after the date: an
+// APPEND's date keeps the client's zone (RFC 9051 §6.3.12: INTERNALDATE
+// is returned as given). Version 1 records, written before, read as UTC.
+// Byte 1 is the flag bits in every version (expunge reads it directly).
 type record struct {
 	bits     flagBits
 	keywords []string
@@ -19,14 +25,24 @@ type record struct {
 	blob     string
 }
 
-const recordVersion = 1
+const (
+	recordV1      = 1
+	recordVersion = 2
+	// maxZoneOffset bounds stored zone offsets, as msgmeta does for dates.
+	maxZoneOffset = 100 * 3600
+)
 
 var errBadRecord = errors.New("mailstore: corrupt message record")
 
 func (r *record) encode() []byte {
 	b := make([]byte, 0, 48+len(r.blob)+8*len(r.keywords))
+	_, off := r.internal.Zone()
+	if off <= -maxZoneOffset || off >= maxZoneOffset {
+		off = 0 // not from a parsed date; keep the instant, drop the zone
+	}
 	b = append(b, recordVersion, byte(r.bits))
 	b = binary.AppendVarint(b, r.internal.UnixNano())
+	b = binary.AppendVarint(b, int64(off))
 	b = binary.AppendVarint(b, r.saved.UnixNano())
 	b = binary.AppendUvarint(b, uint64(r.size))
 	b = binary.AppendUvarint(b, r.modseq)
@@ -40,12 +56,19 @@ func (r *record) encode() []byte {
 
 func decodeRecord(b []byte) (record, error) {
 	var r record
-	if len(b) < 2 || b[0] != recordVersion {
+	if len(b) < 2 || b[0] != recordV1 && b[0] != recordVersion {
 		return r, errBadRecord
 	}
 	r.bits = flagBits(b[1])
 	d := decoder{b: b[2:]}
 	r.internal = time.Unix(0, d.varint()).UTC()
+	if b[0] == recordVersion {
+		off := d.varint()
+		if off <= -maxZoneOffset || off >= maxZoneOffset {
+			return r, errBadRecord
+		}
+		r.internal = r.internal.In(zone(int(off)))
+	}
 	r.saved = time.Unix(0, d.varint()).UTC()
 	r.size = int64(d.uvarint())
 	r.modseq = d.uvarint()
@@ -73,6 +96,21 @@ func (r *record) message(uid UID) Message {
 		ModSeq:       r.modseq,
 		Blob:         r.blob,
 	}
+}
+
+// zones caches the fixed zones of decoded internal dates, so that walking
+// a mailbox does not allocate one per record.
+var zones sync.Map // offset in seconds → *time.Location
+
+func zone(off int) *time.Location {
+	if off == 0 {
+		return time.UTC
+	}
+	if z, ok := zones.Load(off); ok {
+		return z.(*time.Location)
+	}
+	z, _ := zones.LoadOrStore(off, time.FixedZone("", off))
+	return z.(*time.Location)
 }
 
 func appendString(b []byte, s string) []byte {

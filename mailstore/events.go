@@ -42,11 +42,15 @@ type MailboxCreated struct {
 }
 
 // MailboxRenamed: a mailbox changed its name (its ID and messages stay).
+// When it was INBOX, NewInbox is the new, empty INBOX created in the same
+// write; it continues the old INBOX's UIDVALIDITY and UIDNEXT, so a session
+// that had INBOX selected can follow it without any UID changing meaning.
 type MailboxRenamed struct {
 	seq
-	Mailbox MailboxID
-	OldName string
-	NewName string
+	Mailbox  MailboxID
+	OldName  string
+	NewName  string
+	NewInbox MailboxID
 }
 
 // MailboxDeleted: a mailbox and its messages are gone.

@@ -108,16 +108,11 @@ func (w *wtx) createMbox(name, specialUse string, subscribe bool) (*mbox, error)
 	}
 	meta := w.meta()
 	id := getU64(meta, keyNextMbox) + 1
-	// UIDVALIDITY must never repeat for a name (RFC 9051 §2.3.1.1): take a
-	// time-based value, strictly above every value handed out before.
-	uv := uint32(getU64(meta, keyUIDV)) + 1
-	if now := uint32(time.Now().Unix()); now > uv {
-		uv = now
-	}
-	if err := meta.Put(keyNextMbox, idKey(id)); err != nil {
+	uv, err := w.nextUIDValidity()
+	if err != nil {
 		return nil, err
 	}
-	if err := meta.Put(keyUIDV, idKey(uint64(uv))); err != nil {
+	if err := meta.Put(keyNextMbox, idKey(id)); err != nil {
 		return nil, err
 	}
 	b, err := w.tx.Bucket(bktMboxes).CreateBucket(idKey(id))
@@ -137,6 +132,18 @@ func (w *wtx) createMbox(name, specialUse string, subscribe bool) (*mbox, error)
 	}}
 	w.emit(MailboxCreated{Mailbox: m.id, Name: name})
 	return m, m.save()
+}
+
+// nextUIDValidity hands out a UIDVALIDITY. It must never repeat for a
+// name (RFC 9051 §2.3.1.1): take a time-based value, strictly above every
+// value handed out before.
+func (w *wtx) nextUIDValidity() (uint32, error) {
+	meta := w.meta()
+	uv := uint32(getU64(meta, keyUIDV)) + 1
+	if now := uint32(time.Now().Unix()); now > uv {
+		uv = now
+	}
+	return uv, meta.Put(keyUIDV, idKey(uint64(uv)))
 }
 
 // ensureDefaults gives a new account (one without any mailbox) the
@@ -281,14 +288,30 @@ func (a *Account) RenameMailbox(ctx context.Context, oldName, newName string) er
 				return err
 			}
 			m.info.Name = r.to
+			ev := MailboxRenamed{Mailbox: m.id, OldName: r.from, NewName: r.to}
+			if r.from == Inbox {
+				// The new INBOX continues the old one's UIDVALIDITY and
+				// UIDNEXT: (INBOX, UIDVALIDITY, UID) keeps naming one
+				// message forever, and sessions with INBOX selected can
+				// move to the new one. The moved messages, under a name
+				// no client knows yet, get a UIDVALIDITY of their own.
+				inbox, err := w.createMbox(Inbox, "", true)
+				if err != nil {
+					return err
+				}
+				inbox.info.UIDValidity, inbox.info.UIDNext = m.info.UIDValidity, m.info.UIDNext
+				if err := inbox.save(); err != nil {
+					return err
+				}
+				if m.info.UIDValidity, err = w.nextUIDValidity(); err != nil {
+					return err
+				}
+				ev.NewInbox = inbox.id
+			}
 			if err := m.save(); err != nil {
 				return err
 			}
-			w.emit(MailboxRenamed{Mailbox: m.id, OldName: r.from, NewName: r.to})
-		}
-		if on == Inbox {
-			_, err := w.createMbox(Inbox, "", true)
-			return err
+			w.emit(ev)
 		}
 		return nil
 	})

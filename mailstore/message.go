@@ -17,7 +17,7 @@ import (
 // AppendOptions are APPEND's optional arguments.
 type AppendOptions struct {
 	Flags        []string
-	InternalDate time.Time // zero: now
+	InternalDate time.Time // kept with its zone offset; zero: now, local zone
 }
 
 // AppendResult says where an appended message landed (RFC 4315 APPENDUID).
@@ -75,13 +75,13 @@ func (a *Account) appendLimit(ctx context.Context, mailbox string, r io.Reader, 
 	if err != nil {
 		return AppendResult{}, err
 	}
-	now := time.Now().UTC()
-	idate := opts.InternalDate
+	now := time.Now()
+	idate := opts.InternalDate // kept in its own zone: FETCH returns it as given
 	if idate.IsZero() {
-		idate = now
+		idate = now // delivery: the server's local zone
 	}
 	bits, kws := splitFlags(opts.Flags)
-	rec := record{bits: bits, keywords: kws, internal: idate.UTC(), saved: now, size: nb.size, blob: nb.name}
+	rec := record{bits: bits, keywords: kws, internal: idate, saved: now.UTC(), size: nb.size, blob: nb.name}
 	env := msgmeta.EncodeEnvelope(&nb.meta.Envelope)
 	part := msgmeta.EncodePart(&nb.meta.Root)
 	var res AppendResult
@@ -266,12 +266,20 @@ func (a *Account) Fetch(ctx context.Context, id MailboxID, uids []UID, want Fetc
 	return nil
 }
 
+// FlagResult is a message after SetFlags: its record with the flags after
+// the call, and whether the call changed them.
+type FlagResult struct {
+	Message
+	Changed bool
+}
+
 // SetFlags changes the flags of the given messages and returns every one of
-// them that still exists, with its flags after the change. Messages whose
-// flags did not change keep their MODSEQ and produce no event.
-func (a *Account) SetFlags(ctx context.Context, id MailboxID, uids []UID, op FlagOp, flags []string) ([]Message, error) {
+// them that still exists, in the order of uids, with its flags after the
+// change. Messages whose flags did not change keep their MODSEQ, produce no
+// event and are reported with Changed false.
+func (a *Account) SetFlags(ctx context.Context, id MailboxID, uids []UID, op FlagOp, flags []string) ([]FlagResult, error) {
 	bits, kws := splitFlags(flags)
-	var out []Message
+	var out []FlagResult
 	err := a.write(func(w *wtx) error {
 		out = out[:0]
 		m, err := openMbox(w.tx, id)
@@ -290,7 +298,8 @@ func (a *Account) SetFlags(ctx context.Context, id MailboxID, uids []UID, op Fla
 				return err
 			}
 			nb, nk := applyFlags(r.bits, r.keywords, op, bits, kws)
-			if nb != r.bits || !slices.Equal(nk, r.keywords) {
+			changes := nb != r.bits || !slices.Equal(nk, r.keywords)
+			if changes {
 				if r.bits&bitSeen == 0 && nb&bitSeen != 0 {
 					m.info.Unseen--
 				} else if r.bits&bitSeen != 0 && nb&bitSeen == 0 {
@@ -308,7 +317,7 @@ func (a *Account) SetFlags(ctx context.Context, id MailboxID, uids []UID, op Fla
 				}
 				changed = append(changed, r.message(uid))
 			}
-			out = append(out, r.message(uid))
+			out = append(out, FlagResult{Message: r.message(uid), Changed: changes})
 		}
 		if len(changed) > 0 {
 			w.emit(FlagsChanged{Mailbox: m.id, Messages: changed})

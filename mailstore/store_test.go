@@ -3,6 +3,7 @@ package mailstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -324,6 +325,15 @@ func TestFlagsExpungeCopyMove(t *testing.T) {
 	if !slices.Equal(ms[0].Flags, []string{`\Flagged`}) {
 		t.Fatalf("replace: %v", ms[0].Flags)
 	}
+	// Changed tells apart the messages the call changed.
+	ms, _ = a.SetFlags(ctx, inbox.ID, []UID{1, 2}, FlagsAdd, []string{`\Flagged`})
+	if len(ms) != 2 || !ms[0].Changed || ms[1].Changed {
+		t.Fatalf("changed: %+v", ms)
+	}
+	ms, _ = a.SetFlags(ctx, inbox.ID, []UID{1, 2}, FlagsRemove, []string{`\Flagged`})
+	if !ms[0].Changed || !ms[1].Changed || ms[0].HasFlag(`\Flagged`) {
+		t.Fatalf("changed after remove: %+v", ms)
+	}
 	inbox, _ = a.Mailbox(ctx, "INBOX")
 	if inbox.Unseen != 4 {
 		t.Fatalf("unseen after flags %d", inbox.Unseen)
@@ -406,17 +416,34 @@ func TestMailboxTree(t *testing.T) {
 	if err := a.CreateMailbox(ctx, "x", `\All`); !errors.Is(err, ErrBadSpecialUse) {
 		t.Errorf("special-use \\All: %v", err)
 	}
-	// RENAME INBOX moves its messages and leaves an empty INBOX with a new
-	// UIDVALIDITY.
+	// RENAME INBOX moves its messages and leaves an empty INBOX that
+	// continues the old one's UIDVALIDITY and UIDNEXT; the moved messages
+	// get a new UIDVALIDITY. The event names the new INBOX.
 	s.Deliver(ctx, "ann", strings.NewReader(msg("m", "b")))
 	old, _ := a.Mailbox(ctx, "INBOX")
+	evs := make(chan Event, 16)
+	stop := a.Watch(func(e Event) { evs <- e })
 	if err := a.RenameMailbox(ctx, "INBOX", "Old"); err != nil {
 		t.Fatal(err)
 	}
+	stop()
 	inbox, _ := a.Mailbox(ctx, "INBOX")
 	moved, _ := a.Mailbox(ctx, "Old")
-	if inbox.Messages != 0 || moved.Messages != 1 || inbox.UIDValidity == old.UIDValidity {
-		t.Fatalf("after INBOX rename: inbox %+v old %+v", inbox, moved)
+	if inbox.Messages != 0 || moved.Messages != 1 || moved.ID != old.ID ||
+		inbox.UIDValidity != old.UIDValidity || inbox.UIDNext != old.UIDNext || moved.UIDValidity == old.UIDValidity {
+		t.Fatalf("after INBOX rename: before %+v, inbox %+v, old %+v", old, inbox, moved)
+	}
+	var renamed MailboxRenamed
+	for len(evs) > 0 {
+		if e, ok := (<-evs).(MailboxRenamed); ok {
+			renamed = e
+		}
+	}
+	if renamed.Mailbox != old.ID || renamed.NewInbox != inbox.ID || renamed.NewName != "Old" {
+		t.Fatalf("rename event %+v", renamed)
+	}
+	if res, err := s.Deliver(ctx, "ann", strings.NewReader(msg("n", "b"))); err != nil || res.Message.UID != old.UIDNext {
+		t.Fatalf("delivery to the new INBOX: %+v %v", res, err)
 	}
 	// Delete and recreate gives a new UIDVALIDITY.
 	a.CreateMailbox(ctx, "tmp", "")
@@ -484,10 +511,49 @@ func TestDeleteUser(t *testing.T) {
 }
 
 func TestRecordCodec(t *testing.T) {
-	r := record{bits: bitSeen | bitDraft, keywords: []string{"a", "$b"}, internal: time.Unix(100, 5).UTC(), saved: time.Unix(200, 0).UTC(), size: 1234, modseq: 77, blob: "0011"}
-	got, err := decodeRecord(r.encode())
-	if err != nil || fmt.Sprint(got) != fmt.Sprint(r) {
-		t.Fatalf("round trip: %v\n%+v\n%+v", err, got, r)
+	for _, internal := range []time.Time{
+		time.Unix(100, 5).UTC(),
+		time.Date(2024, 1, 1, 0, 30, 0, 0, zone(2*3600)),
+		time.Date(1999, 12, 31, 23, 59, 59, 0, zone(-(9*3600 + 30*60))),
+	} {
+		r := record{bits: bitSeen | bitDraft, keywords: []string{"a", "$b"}, internal: internal, saved: time.Unix(200, 0).UTC(), size: 1234, modseq: 77, blob: "0011"}
+		got, err := decodeRecord(r.encode())
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(r) {
+			t.Fatalf("round trip: %v\n%+v\n%+v", err, got, r)
+		}
+		if _, off := got.internal.Zone(); off != func() int { _, o := internal.Zone(); return o }() {
+			t.Errorf("zone offset %d lost", off)
+		}
+	}
+	// A version 1 record (no zone) still reads, in UTC.
+	v1 := []byte{recordV1, byte(bitSeen)}
+	v1 = binary.AppendVarint(v1, time.Date(2020, 5, 6, 7, 8, 9, 0, time.UTC).UnixNano())
+	v1 = binary.AppendVarint(v1, time.Unix(300, 0).UnixNano())
+	v1 = binary.AppendUvarint(v1, 42)
+	v1 = binary.AppendUvarint(v1, 7)
+	v1 = appendString(v1, "blob")
+	v1 = binary.AppendUvarint(v1, 1)
+	v1 = appendString(v1, "$k")
+	got, err := decodeRecord(v1)
+	want := record{bits: bitSeen, keywords: []string{"$k"}, internal: time.Date(2020, 5, 6, 7, 8, 9, 0, time.UTC), saved: time.Unix(300, 0).UTC(), size: 42, modseq: 7, blob: "blob"}
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("version 1: %v\n%+v\n%+v", err, got, want)
+	}
+	// An APPEND's date keeps its zone; a delivery's is the server's.
+	s := openTest(t, "")
+	a := newUser(t, s, "ann")
+	date := time.Date(2024, 1, 1, 0, 30, 0, 0, time.FixedZone("", 2*3600))
+	res, err := a.Append(ctx, "INBOX", strings.NewReader(msg("z", "b")), AppendOptions{InternalDate: date})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored time.Time
+	a.Fetch(ctx, res.Mailbox, []UID{res.Message.UID}, FetchWant{}, func(m *MessageMeta) error {
+		stored = m.InternalDate
+		return nil
+	})
+	if stored.Format(time.RFC3339) != "2024-01-01T00:30:00+02:00" {
+		t.Errorf("stored internal date %v", stored)
 	}
 }
 
@@ -495,6 +561,8 @@ func FuzzDecodeRecord(f *testing.F) {
 	r := record{bits: bitSeen, keywords: []string{"k"}, size: 9, blob: "b"}
 	f.Add(r.encode())
 	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 15})
+	r.internal = time.Date(2024, 1, 1, 0, 30, 0, 0, zone(-3600))
+	f.Add(r.encode())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRecord(b)
 		if err != nil {
