@@ -403,7 +403,6 @@ func (x *imapSuite) append(t *testing.T) {
 		t.Errorf("INTERNALDATE %v (want %v), RFC822.SIZE %d", m.InternalDate, date, m.RFC822Size)
 	}
 	t.Run("internal-date-zone", func(t *testing.T) {
-		t.Skip("known bug: INTERNALDATE loses the client's time zone (gap-3 #4), fixed on imapfix")
 		if _, off := m.InternalDate.Zone(); off != 2*3600 {
 			t.Errorf("INTERNALDATE %v: zone +0200 lost", m.InternalDate)
 		}
