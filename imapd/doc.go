@@ -55,13 +55,10 @@
 //
 //   - CONDSTORE/QRESYNC, ID, QUOTA, MULTIAPPEND and \Recent are not
 //     implemented (imapserver beta.8 has no server side for them).
-//   - A command line may be at most 50 KiB. This is imapserver's constant;
-//     Dovecot's default is 64 KiB. A longer line gets "* BYE Command line too
-//     long" and the connection closes. An example is a UID FETCH of some
-//     8-12k sparse UIDs that a client did not compress into ranges. This
-//     cannot be changed without editing the vendored copy: maxCommandSize
-//     in third_party/go-imap/imapserver/conn.go. Clients that work with
-//     Dovecot already split their sets below 64 KiB.
+//   - A command line may be at most 64 KiB, as Dovecot's default (our patch
+//     raised imapserver's 50 KiB). A longer line gets "* BYE Command line
+//     too long" and the connection closes. Clients that work with Dovecot
+//     already split their UID sets below that.
 //   - A literal outside APPEND may be at most 4096 bytes (NO [TOOBIG]).
 //     When such a literal is non-synchronizing, its data is read and
 //     thrown away if it is at most 1 MiB. A larger one ends the

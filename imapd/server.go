@@ -56,7 +56,7 @@ const (
 
 // imapserver's own limits (conn.go, not configurable): 30 s to read a
 // command and before login, 35 min of inactivity after login (RFC 9051
-// §5.4 asks for at least 30), 5 min per APPEND literal, 50 KiB per command
+// §5.4 asks for at least 30), 5 min per APPEND literal, 64 KiB (our patch; upstream 50) per command
 // line, 4 KiB per literal outside APPEND.
 
 // ErrServerClosed is returned by Serve and ServeTLS after Shutdown. It
@@ -432,7 +432,7 @@ func (l *oneConnListener) Addr() net.Addr { return l.addr }
 
 // imapLogger bridges imapserver's Printf logger to slog with the
 // connection's attributes. It also turns imapserver's reaction to a command
-// line over 50 KiB (NO [SERVERBUG], then the rest of the line parsed as new
+// line over 64 KiB (NO [SERVERBUG], then the rest of the line parsed as new
 // commands) into a clear BYE: the decoder reports "max size exceeded"
 // through this logger before anything is written to the client.
 type imapLogger struct{ c *conn }
@@ -447,7 +447,7 @@ func (l *imapLogger) Printf(format string, args ...any) {
 		ic := l.c.ic
 		l.c.mu.Unlock()
 		if ic != nil {
-			ic.Bye("Command line too long (limit 50 KiB)")
+			ic.Bye("Command line too long (limit 64 KiB)")
 		}
 	case strings.HasPrefix(msg, "panic"):
 		log.Error("imapserver: " + msg)

@@ -21,7 +21,7 @@ func TestNewValidates(t *testing.T) {
 	}
 }
 
-// TestLongCommandLine: a line over imapserver's 50 KiB limit gets a clear
+// TestLongCommandLine: a line over imapserver's 64 KiB limit gets a clear
 // BYE instead of NO [SERVERBUG] and a desynchronised stream.
 func TestLongCommandLine(t *testing.T) {
 	e := newEnv(t, envConfig{})
@@ -32,7 +32,7 @@ func TestLongCommandLine(t *testing.T) {
 			rc.ok("SELECT INBOX")
 		}
 		var set strings.Builder
-		for i := 1; set.Len() < 60<<10; i += 2 {
+		for i := 1; set.Len() < 70<<10; i += 2 {
 			if i > 1 {
 				set.WriteByte(',')
 			}
@@ -47,6 +47,31 @@ func TestLongCommandLine(t *testing.T) {
 		if _, err := rc.r.ReadString('\n'); err == nil {
 			t.Errorf("authed=%v: connection still open after BYE", authed)
 		}
+	}
+}
+
+// TestBadCommandLine: a line without a parsable tag and command name gets
+// an untagged BAD after login, and the session goes on; before login it
+// gets BYE (against cross-protocol attacks).
+func TestBadCommandLine(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	rc := e.rawTLS()
+	rc.ok("LOGIN ann pw-ann")
+	// The last one's literal data must be skipped, not run as a command.
+	for _, bad := range []string{"abc", "* NOOP", "t1", "t2 {14+}\r\nt3 CREATE Oops"} {
+		rc.write(bad + "\r\n")
+		if l := rc.line(); !strings.HasPrefix(l, "* BAD [CLIENTBUG]") {
+			t.Errorf("%q: got %q, want * BAD [CLIENTBUG]", bad, l)
+		}
+	}
+	rc.ok("NOOP")
+	if u := rc.ok(`LIST "" Oops`); len(u) != 0 {
+		t.Errorf("literal data ran as a command: %q", u)
+	}
+	pre := e.rawTLS()
+	pre.write("abc\r\n")
+	if l := pre.line(); !strings.HasPrefix(l, "* BYE") {
+		t.Errorf("before login: got %q, want * BYE", l)
 	}
 }
 

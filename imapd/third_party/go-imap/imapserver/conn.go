@@ -24,7 +24,9 @@ const (
 	respWriteTimeout    = 30 * time.Second
 	literalWriteTimeout = 5 * time.Minute
 
-	maxCommandSize = 50 * 1024 // RFC 2683 section 3.2.1.5 says 8KiB minimum
+	// Sealpost patch: 64 KiB, as Dovecot's imap_max_line_length, which
+	// clients tuned for Dovecot respect (upstream: 50 KiB).
+	maxCommandSize = 64 * 1024 // RFC 2683 section 3.2.1.5 says 8KiB minimum
 
 	// maxLiteralSkip is the largest refused non-synchronizing literal that
 	// is read and thrown away to keep the session going; a larger one ends
@@ -199,10 +201,35 @@ func (c *Conn) serve() {
 	}
 }
 
+// badCommandLine answers a line whose tag or command name does not parse
+// (Sealpost patch: upstream closes the connection without a word). Before
+// login it ends the session with BYE, as for an unknown command, against
+// cross-protocol attacks; after login it answers an untagged BAD (RFC 9051
+// §7.1.5) and goes on with the next command. Read errors end the session.
+func (c *Conn) badCommandLine(dec *imapwire.Decoder) error {
+	err := dec.Err()
+	var decErr *imapwire.DecoderExpectError
+	if !errors.As(err, &decErr) {
+		return fmt.Errorf("in command: %w", err)
+	}
+	if discardErr := dec.DiscardCommand(); discardErr != nil {
+		return fmt.Errorf("in command: %w", discardErr)
+	}
+	if c.state == imap.ConnStateNotAuthenticated {
+		c.state = imap.ConnStateLogout
+		return c.Bye("Syntax error in command")
+	}
+	return c.writeStatusResp("", &imap.StatusResponse{
+		Type: imap.StatusResponseTypeBad,
+		Code: imap.ResponseCodeClientBug,
+		Text: "Syntax error in command: " + decErr.Message,
+	})
+}
+
 func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 	var tag, name string
 	if !dec.ExpectAtom(&tag) || !dec.ExpectSP() || !dec.ExpectAtom(&name) {
-		return fmt.Errorf("in command: %w", dec.Err())
+		return c.badCommandLine(dec)
 	}
 	name = strings.ToUpper(name)
 
@@ -211,7 +238,7 @@ func (c *Conn) readCommand(dec *imapwire.Decoder) error {
 		numKind = NumKindUID
 		var subName string
 		if !dec.ExpectSP() || !dec.ExpectAtom(&subName) {
-			return fmt.Errorf("in command: %w", dec.Err())
+			return c.badCommandLine(dec)
 		}
 		name = "UID " + strings.ToUpper(subName)
 	}
