@@ -83,7 +83,7 @@ func TestMboxRead(t *testing.T) {
 		{name: "From inside a paragraph is not a separator", in: "From a Mon Jan 5 09:01:02 2026\nS: 1\n\nline\nFrom here on\n\n",
 			want: []readMsg{{Body: "S: 1\n\nline\nFrom here on\n"}}},
 		{name: "status headers become flags and are removed",
-			in: "From a Mon Jan 5 09:01:02 2026\nSubject: s\nStatus: RO\nX-Status: AFD\nX-Keywords: $Forwarded Junk,Work\nX-UID: 7\n\nbody\n\n",
+			in:   "From a Mon Jan 5 09:01:02 2026\nSubject: s\nStatus: RO\nX-Status: AFD\nX-Keywords: $Forwarded Junk,Work\nX-UID: 7\n\nbody\n\n",
 			want: []readMsg{{Body: "Subject: s\n\nbody\n", Flags: []string{FlagSeen, FlagAnswered, FlagFlagged, FlagDeleted, "$Forwarded", "Junk", "Work"}}}},
 		{name: "thunderbird status", in: "From - Mon Jan 5 09:01:02 2026\nX-Mozilla-Status: 1003\nX-Mozilla-Keys: $label1\nS: x\n\nb\n\n",
 			want: []readMsg{{Body: "S: x\n\nb\n", Flags: []string{FlagSeen, FlagAnswered, FlagForwarded, "$label1"}}}},
