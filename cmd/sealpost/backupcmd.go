@@ -76,6 +76,7 @@ func cmdBackup(args []string, stdout, stderr io.Writer) int {
 		total = st.Bytes
 	}
 	prog := newProgress(stderr, "backup", total)
+	prog.unit = "files"
 	bd := &mailstore.BackupDir{Dir: out}
 	start := time.Now()
 	m, err := admin.Backup(ctx, func(file *mailstore.BackupFile) error {

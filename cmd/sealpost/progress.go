@@ -17,6 +17,7 @@ type progress struct {
 	w       io.Writer
 	tty     bool
 	verb    string // "import", "export", "backup"
+	unit    string // what add counts: "messages", "files"
 	total   int64  // bytes; 0 = unknown
 	msgs    int64
 	bytes   int64
@@ -30,7 +31,7 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, verb string, total int64) *progress {
-	p := &progress{w: w, verb: verb, total: total, nowFunc: time.Now, width: 80}
+	p := &progress{w: w, verb: verb, unit: "messages", total: total, nowFunc: time.Now, width: 80}
 	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		p.tty = true
 		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 40 {
@@ -69,7 +70,7 @@ func (p *progress) add(msgs, bytes int64) {
 func (p *progress) fail() { p.failed++ }
 
 func (p *progress) counts(now time.Time) string {
-	s := fmt.Sprintf("%d messages, %s", p.msgs, humanBytes(p.bytes))
+	s := fmt.Sprintf("%d %s, %s", p.msgs, p.unit, humanBytes(p.bytes))
 	if p.total > 0 {
 		s += " of " + humanBytes(p.total)
 	}
