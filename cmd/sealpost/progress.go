@@ -40,6 +40,9 @@ func newProgress(w io.Writer, verb string, total int64) *progress {
 	}
 	p.start = p.nowFunc()
 	p.last = p.start
+	if p.tty {
+		p.last = time.Time{} // draw at the first step
+	}
 	return p
 }
 
@@ -111,7 +114,7 @@ func (p *progress) draw(now time.Time) {
 
 // done ends the report; the caller prints the summary.
 func (p *progress) done() {
-	if p.tty && p.drawn {
+	if p.tty && (p.drawn || p.msgs > 0) {
 		p.draw(p.nowFunc())
 		fmt.Fprintln(p.w)
 	}
