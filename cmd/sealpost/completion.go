@@ -31,7 +31,7 @@ var dataFlags = []string{"--data", "--config", "--help"}
 var completionSpecs = []cmdSpec{
 	{"serve", "run the server", nil, []string{"--config", "--data", "--imap", "--imaps", "--pop3", "--pop3s", "--lmtp", "--lmtp-socket", "--log-format", "--log-level", "--hostname", "--help"}},
 	{"user", "add, change, list, delete and import users", []string{"add", "passwd", "quota", "del", "list", "import"}, append([]string{"--password-stdin", "--quota", "--dry-run"}, dataFlags...)},
-	{"mailbox", "list, create and delete a user's mailboxes", []string{"list", "create", "delete"}, append([]string{"--special-use", "--force"}, dataFlags...)},
+	{"mailbox", "list, create and delete mailboxes of a user", []string{"list", "create", "delete"}, append([]string{"--special-use", "--force"}, dataFlags...)},
 	{"import", "import a maildir or mbox", nil, append([]string{"--mailbox", "--mbox-variant"}, dataFlags...)},
 	{"export", "export mail as maildir or mbox", nil, append([]string{"--format", "--mbox-variant"}, dataFlags...)},
 	{"backup", "make a consistent copy of the store", nil, dataFlags},
