@@ -6,7 +6,8 @@
 //
 // Everything streams: a reader hands out one message at a time as an
 // io.Reader over the file, so memory stays bounded by line and header
-// buffers whatever the size of the mailbox or of one message.
+// buffers (and, for Maildir, one folder's list of file names) whatever the
+// size of the mailbox or of one message.
 //
 // It knows nothing about the store: messages carry IMAP flag spellings and
 // '/'-separated mailbox names, and callers move them in and out.

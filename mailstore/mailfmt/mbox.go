@@ -172,6 +172,9 @@ func (r *MboxReader) Next() (*Message, error) {
 			break
 		}
 		if bytes.HasPrefix(line, fromPrefix) {
+			if hp.name == "" && len(hp.kept) == 0 {
+				continue // a repeated envelope line, as some archives have
+			}
 			// Not a header line: the next message (this one has no body).
 			r.from = bytes.Clone(line)
 			b.done = true

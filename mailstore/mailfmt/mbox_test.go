@@ -93,6 +93,8 @@ func TestMboxRead(t *testing.T) {
 		{name: "not an mbox", in: "Subject: x\n\nbody\n", err: true},
 		{name: "message without body", in: "From a Mon Jan 5 09:01:02 2026\nS: 1\nFrom b Mon Jan 5 09:01:02 2026\nS: 2\n\nb\n",
 			want: []readMsg{{Body: "S: 1\n"}, {Body: "S: 2\n\nb\n"}}},
+		{name: "repeated envelope line", in: "From a Mon Jan 5 09:01:02 2026\nFrom a@b Mon Jan 5 09:01:02 2026\nS: 1\n\nb\n",
+			want: []readMsg{{Body: "S: 1\n\nb\n"}}},
 		{name: "empty body then next message", in: "From a Mon Jan 5 09:01:02 2026\nS: 1\n\nFrom b Mon Jan 5 09:01:02 2026\nS: 2\n\nb\n",
 			want: []readMsg{{Body: "S: 1\n\n"}, {Body: "S: 2\n\nb\n"}}},
 		{name: "CRLF file", in: "From a Mon Jan 5 09:01:02 2026\r\nS: 1\r\n\r\none\r\n\r\nFrom b Mon Jan 5 09:01:02 2026\r\nS: 2\r\n\r\ntwo\r\n",
