@@ -288,7 +288,10 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 	started := time.Now()
 	out := mustSealpost(t, "backup", backup, "--data", s.Data)
 	finished := time.Now()
-	time.Sleep(200 * time.Millisecond)
+	// The live store checks out under the same load.
+	if check := mustSealpost(t, "check", "--data", s.Data); !strings.Contains(check, ": consistent") {
+		t.Errorf("check under load: %s", check)
+	}
 	stop()
 	wg.Wait()
 	var before, during int

@@ -41,11 +41,11 @@ func (r *CheckReport) problem(format string, args ...any) {
 // count. It is safe while the store is in use.
 func (s *Store) Check(ctx context.Context) (*CheckReport, error) {
 	rep := &CheckReport{}
+	if err := pageCheck(s.db, "global.db", rep); err != nil {
+		return nil, err
+	}
 	var users []userRecord
 	err := s.db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			rep.problem("global.db: %v", err)
-		}
 		return tx.Bucket(bktUsers).ForEach(func(k, v []byte) error {
 			var rec userRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
@@ -79,14 +79,30 @@ func (s *Store) Check(ctx context.Context) (*CheckReport, error) {
 	return rep, nil
 }
 
+// pageCheck runs bbolt's page checks. They need a write transaction to be
+// right while others write (a read transaction sees the live freelist and
+// reports pages freed meanwhile); it is rolled back, and holds writers
+// off only for the in-memory walk.
+func pageCheck(db *bolt.DB, name string, rep *CheckReport) error {
+	tx, err := db.Begin(true)
+	if err != nil {
+		return fmt.Errorf("check %s: %w", name, err)
+	}
+	defer tx.Rollback()
+	for err := range tx.Check() {
+		rep.problem("%s: %v", name, err)
+	}
+	return nil
+}
+
 func (a *Account) check(rep *CheckReport) error {
 	release := a.holdRemovals()
 	defer release()
 	user := a.user.Name
+	if err := pageCheck(a.db, "user "+user+": mail.db", rep); err != nil {
+		return err
+	}
 	return a.db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			rep.problem("user %s: mail.db: %v", user, err)
-		}
 		var total int64
 		hasInbox := false
 		err := tx.Bucket(bktNames).ForEach(func(k, v []byte) error {

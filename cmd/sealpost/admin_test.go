@@ -196,6 +196,9 @@ func TestStoreAdminImplementations(t *testing.T) {
 			if err != nil || st.Users != 1 || st.Messages != 2 || st.PerUser[0].Name != "ann" {
 				t.Fatalf("stats %+v %v", st, err)
 			}
+			if rep, err := a.Check(bg); err != nil || !rep.OK() || rep.Messages != 2 || rep.Users != 1 {
+				t.Fatalf("check %+v %v", rep, err)
+			}
 			bd := &mailstore.BackupDir{Dir: filepath.Join(t.TempDir(), "backup")}
 			m, err := a.Backup(bg, bd.Put)
 			if err != nil || m.Messages != 2 || m.Users != 1 {

@@ -336,3 +336,11 @@ func (cc controlClient) Stats(ctx context.Context) (*mailstore.Stats, error) {
 	}
 	return rep.Stats, err
 }
+
+func (cc controlClient) Check(ctx context.Context) (*mailstore.CheckReport, error) {
+	rep, err := cc.call(ctx, controlRequest{Op: "check"})
+	if err == nil && rep.Check == nil {
+		err = errors.New("control socket: no check report in reply")
+	}
+	return rep.Check, err
+}

@@ -37,6 +37,7 @@ var completionSpecs = []cmdSpec{
 	{"backup", "make a consistent copy of the store", nil, dataFlags},
 	{"restore", "restore a backup into a new data directory", nil, dataFlags},
 	{"stats", "count users, messages and bytes", nil, append([]string{"--json"}, dataFlags...)},
+	{"check", "verify the store", nil, dataFlags},
 	{"check-config", "check a config file", nil, []string{"--help"}},
 	{"deliver", "deliver a message from stdin (for Postfix)", nil, []string{"-d", "-f", "--socket", "--lmtp", "--data", "--config", "--help"}},
 	{"completion", "print a shell completion script", []string{"bash", "zsh", "fish"}, nil},

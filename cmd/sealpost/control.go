@@ -39,6 +39,7 @@ type controlReply struct {
 	Users     []mailstore.User        `json:"users,omitempty"`
 	Mailboxes []mailstore.MailboxInfo `json:"mailboxes,omitempty"`
 	Stats     *mailstore.Stats        `json:"stats,omitempty"`
+	Check     *mailstore.CheckReport  `json:"check,omitempty"`
 }
 
 // userAdmin is the subset of the store that user commands use; both the

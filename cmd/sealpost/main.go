@@ -18,6 +18,7 @@ Usage:
   sealpost backup DIR                                          consistent copy of the store, also while serving
   sealpost restore BACKUP --data NEWDIR                        restore a backup into a new data directory
   sealpost stats                                               users, mailboxes, messages, bytes
+  sealpost check                                               verify the store (also while serving)
   sealpost check-config FILE                                   validate a config file
   sealpost deliver -d USER [-f SENDER]                         deliver stdin (for Postfix)
   sealpost completion bash|zsh|fish                            shell completion script
@@ -68,6 +69,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdRestore(args[1:], stdout, stderr)
 	case "stats":
 		return cmdStats(args[1:], stdout, stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
 	case "check-config":
 		return cmdCheckConfig(args[1:], stdout, stderr)
 	case "completion":
