@@ -71,6 +71,9 @@ func cmdImport(args []string, stdout, stderr io.Writer) int {
 		return fail(stderr, "import", err)
 	}
 	defer src.close()
+	for _, p := range src.skipped {
+		fmt.Fprintf(stderr, "sealpost import: skipping %s: not an mbox file\n", p)
+	}
 	dir, err := f.dataDir()
 	if err != nil {
 		return fail(stderr, "import", err)
@@ -128,7 +131,8 @@ type importSource struct {
 	offset  func() int64 // source bytes consumed so far
 	desc    func() string
 	closeFn func()
-	hadBody bool // the last message returned had a body
+	hadBody bool     // the last message returned had a body
+	skipped []string // files in an mbox tree that are not mbox files
 }
 
 func (s *importSource) next() (*mailfmt.Message, error) {
@@ -161,14 +165,16 @@ func openSource(format, path, mailbox string, v mailfmt.MboxVariant) (*importSou
 			return nil, err
 		}
 		if fi.IsDir() {
-			files, _, err := mailfmt.MboxTree(path)
+			files, skipped, err := mailfmt.MboxTree(path)
 			if err != nil {
 				return nil, err
 			}
 			if len(files) == 0 {
 				return nil, fmt.Errorf("%s: no mbox files found", path)
 			}
-			return mboxSource(files, v), nil
+			src := mboxSource(files, v)
+			src.skipped = skipped
+			return src, nil
 		}
 		return mboxSource([]mailfmt.MboxFile{{Name: mailbox, Path: path, Size: fi.Size()}}, v), nil
 	}
