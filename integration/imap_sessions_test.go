@@ -41,12 +41,6 @@ var (
 	reFlags   = regexp.MustCompile(`FLAGS \(([^)]*)\)`)
 )
 
-func normFlags(s string) string {
-	f := strings.Fields(s)
-	slices.Sort(f)
-	return strings.Join(f, " ")
-}
-
 func (s *tbSession) fail(format string, args ...any) {
 	s.errs = append(s.errs, s.name+": "+fmt.Sprintf(format, args...))
 }
@@ -100,7 +94,7 @@ func (s *tbSession) apply(l string) {
 			s.fail("%q: FLAGS for a message whose UID the client does not know", l)
 			return
 		}
-		s.flags[uid] = normFlags(fm[1])
+		s.flags[uid] = normFlags(strings.Fields(fm[1]))
 	}
 }
 

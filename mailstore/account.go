@@ -43,6 +43,8 @@ type Account struct {
 
 	popMu     sync.Mutex
 	popLocked bool
+
+	removals removalHold // postpones body removal while a backup or check reads (backup.go)
 }
 
 // Per-account bbolt layout (schema.go in spirit; small enough to keep here).

@@ -175,6 +175,9 @@ func copyFile(src, dst string) error {
 }
 
 func (a *Account) removeBlobs(names []string) {
+	if a.removals.postpone(names) {
+		return
+	}
 	for _, n := range names {
 		if err := os.Remove(a.blobPath(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			a.store.log.Warn("remove message file", "user", a.user.Name, "err", err)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -24,16 +23,23 @@ import (
 const controlSock = "control.sock"
 
 type controlRequest struct {
-	Op       string `json:"op"` // user.add, user.passwd, user.quota, user.del, user.list
+	Op       string `json:"op"` // user.add, user.passwd, user.quota, user.del, user.list; more in admin.go
 	Name     string `json:"name,omitempty"`
 	Password string `json:"password,omitempty"`
 	Quota    int64  `json:"quota,omitempty"`
+	// For the operations in admin.go.
+	Hash       string `json:"hash,omitempty"`
+	Mailbox    string `json:"mailbox,omitempty"`
+	SpecialUse string `json:"special_use,omitempty"`
 }
 
 type controlReply struct {
-	Error string           `json:"error,omitempty"`
-	Code  string           `json:"code,omitempty"` // sentinel name, so the client can pick its exit code
-	Users []mailstore.User `json:"users,omitempty"`
+	Error     string                  `json:"error,omitempty"`
+	Code      string                  `json:"code,omitempty"` // sentinel name, so the client can pick its exit code
+	Users     []mailstore.User        `json:"users,omitempty"`
+	Mailboxes []mailstore.MailboxInfo `json:"mailboxes,omitempty"`
+	Stats     *mailstore.Stats        `json:"stats,omitempty"`
+	Check     *mailstore.CheckReport  `json:"check,omitempty"`
 }
 
 // userAdmin is the subset of the store that user commands use; both the
@@ -50,6 +56,14 @@ var sentinels = map[string]error{
 	"nosuchuser": mailstore.ErrNoSuchUser,
 	"userexists": mailstore.ErrUserExists,
 	"badname":    mailstore.ErrBadName,
+	// Used by the operations in admin.go.
+	"nosuchmailbox": mailstore.ErrNoSuchMailbox,
+	"mailboxexists": mailstore.ErrMailboxExists,
+	"haschildren":   mailstore.ErrHasChildren,
+	"inbox":         mailstore.ErrInboxNotAllowed,
+	"overquota":     mailstore.ErrOverQuota,
+	"toobig":        mailstore.ErrTooBig,
+	"specialuse":    mailstore.ErrBadSpecialUse,
 }
 
 func doControl(ctx context.Context, st userAdmin, req controlRequest) controlReply {
@@ -66,8 +80,9 @@ func doControl(ctx context.Context, st userAdmin, req controlRequest) controlRep
 		err = st.DeleteUser(ctx, req.Name)
 	case "user.list":
 		rep.Users, err = st.Users(ctx)
+	case "ping":
 	default:
-		err = fmt.Errorf("unknown control operation %q", req.Op)
+		err = doStoreOp(ctx, st, req, &rep)
 	}
 	if err != nil {
 		rep.Error = err.Error()
@@ -81,7 +96,8 @@ func doControl(ctx context.Context, st userAdmin, req controlRequest) controlRep
 }
 
 // serveControl answers admin requests on the control socket.
-func serveControl(ctx context.Context, l net.Listener, st userAdmin, log *slog.Logger) {
+func serveControl(ctx context.Context, l net.Listener, store *mailstore.Store, log *slog.Logger) {
+	st := localAdmin{store}
 	for {
 		c, err := l.Accept()
 		if err != nil {
@@ -90,13 +106,26 @@ func serveControl(ctx context.Context, l net.Listener, st userAdmin, log *slog.L
 		go func() {
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(time.Minute))
+			// The request is one line; streaming operations go on with
+			// frames on the same connection (frame.go).
+			br := bufio.NewReaderSize(c, 64<<10)
 			var req controlRequest
-			if err := json.NewDecoder(io.LimitReader(c, 64<<10)).Decode(&req); err != nil {
+			line, err := br.ReadSlice('\n')
+			if err == nil {
+				err = json.Unmarshal(line, &req)
+			}
+			if err != nil {
 				json.NewEncoder(c).Encode(controlReply{Error: "bad request"})
 				return
 			}
+			if isStreamOp(req.Op) {
+				serveStream(ctx, newStream(c, br), st, req, log)
+				return
+			}
 			rep := doControl(ctx, st, req)
-			log.Info("admin", "op", req.Op, "user", req.Name, "err", rep.Error)
+			if req.Op != "ping" {
+				log.Info("admin", "op", req.Op, "user", req.Name, "err", rep.Error)
+			}
 			json.NewEncoder(c).Encode(rep)
 		}()
 	}
@@ -150,10 +179,7 @@ func (cc controlClient) call(ctx context.Context, req controlRequest) (controlRe
 		return rep, fmt.Errorf("control socket: %w", err)
 	}
 	if rep.Error != "" {
-		if s, ok := sentinels[rep.Code]; ok {
-			return rep, fmt.Errorf("%s: %w", rep.Error, s)
-		}
-		return rep, errors.New(rep.Error)
+		return rep, codedError(rep.Error, rep.Code)
 	}
 	return rep, nil
 }

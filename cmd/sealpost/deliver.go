@@ -31,6 +31,9 @@ LMTP socket (only the server may open the store). Exit status per sysexits:
 0 delivered, 67 unknown user, 75 temporary failure (server down, over quota:
 Postfix retries), 65 message refused, 64 usage error. The reason goes to stderr.
 
+Examples:
+  sealpost deliver -d ann -f sender@example.org --data /var/lib/sealpost < message.eml
+
 Postfix master.cf (a pipe(8) transport running as the sealpost user):
   sealpost  unix  -  n  n  -  -  pipe
     null_sender= user=sealpost argv=/usr/local/bin/sealpost deliver -d ${user} -f ${sender} --config /etc/sealpost/sealpost.toml
@@ -53,7 +56,7 @@ func cmdDeliver(args []string, stdin io.Reader, stderr io.Writer) int {
 	data := fs.String("data", "", "data directory")
 	cfgPath := fs.String("config", "", "config file")
 	if err := fs.Parse(args); err != nil {
-		return exUsage
+		return boolCode(errors.Is(err, flag.ErrHelp), exOK, exUsage)
 	}
 	if *user == "" || fs.NArg() != 0 {
 		fmt.Fprint(stderr, deliverUsageS)

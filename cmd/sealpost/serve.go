@@ -63,7 +63,7 @@ func cmdServe(args []string, stderr io.Writer) int {
 		hostname:        fs.String("hostname", "", "server host name (greetings, certificate)"),
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return boolCode(errors.Is(err, flag.ErrHelp), 0, 2)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "sealpost serve: unexpected argument %q\n", fs.Arg(0))

@@ -23,6 +23,7 @@ const userUsage = `Usage:
   sealpost user quota NAME SIZE [--data DIR | --config FILE]
   sealpost user del NAME [--data DIR | --config FILE]
   sealpost user list [--data DIR | --config FILE]
+  sealpost user import FILE [--dry-run] [--data DIR | --config FILE]   (Dovecot passwd-file)
 
 Works while "sealpost serve" runs (through its control socket) and while it
 is stopped (directly on the data directory).
@@ -32,6 +33,7 @@ Examples:
   echo 's3cret' | sealpost user add bob --password-stdin
   sealpost user quota ann 10GB
   sealpost user list
+  sealpost user import /etc/dovecot/users     # see "sealpost user import --help"
 `
 
 func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -40,15 +42,23 @@ func cmdUser(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return boolCode(len(args) == 0, 2, 0)
 	}
 	sub := args[0]
+	if sub == "import" {
+		return cmdUserImport(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("user "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, userUsage) }
 	data := fs.String("data", "", "data directory (default from --config, else ./sealpost-data)")
 	cfgPath := fs.String("config", "", "config file to read data_dir from")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
 	quota := fs.String("quota", "0", "quota, e.g. 2GB (0 = unlimited)")
+	fs.Usage = func() {}
 	pos, err := parseInterleaved(fs, args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, userUsage)
+		return 0
+	}
 	if err != nil {
+		fmt.Fprint(stderr, "\n"+userUsage)
 		return 2
 	}
 	need := map[string]int{"add": 1, "passwd": 1, "quota": 2, "del": 1, "list": 0}

@@ -1,0 +1,5 @@
+//go:build !unix
+
+package mailstore
+
+func syncAll() {}
