@@ -53,6 +53,7 @@ type envConfig struct {
 	// production does. Otherwise users get a cheap imported hash and a
 	// map-based Authenticator, so -race tests do not spend seconds hashing.
 	RealAuth bool
+	Metrics  Metrics
 }
 
 // countingAuth wraps a login path and counts every call, so tests can
@@ -124,6 +125,7 @@ func newEnv(t testing.TB, cfg envConfig) *testEnv {
 	srv, err := New(Options{
 		Auth: auth, TLSConfig: serverTLS, Logger: logger,
 		IdleKeepalive: cfg.IdleKeepalive, MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP,
+		Metrics: cfg.Metrics,
 	})
 	if err != nil {
 		t.Fatal(err)
