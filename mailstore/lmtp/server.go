@@ -40,6 +40,7 @@ type Options struct {
 	Timeout            time.Duration // per read and write; zero: 5 min (RFC 5321 §4.5.3.2)
 	SpoolDir           string        // where large messages are buffered; empty: os.TempDir()
 	Logger             *slog.Logger  // nil: discard
+	Metrics            Metrics       // delivery counts and store latency; nil: none
 }
 
 // Server is an LMTP server. Serve it on as many listeners as needed.
@@ -133,6 +134,14 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	err := ss.rcpt(to)
+	if err != nil {
+		ss.s.countRecipient(err)
+	}
+	return err
+}
+
+func (ss *session) rcpt(to string) error {
 	if ss.from == nil {
 		return errNoSender
 	}
@@ -194,15 +203,21 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		if !errors.Is(err, smtp.ErrDataTooLarge) {
 			ss.log.Warn("read message", "err", err)
 		}
+		for range ss.rcpts {
+			ss.s.countRecipient(toSMTP(err))
+		}
 		return toSMTP(err)
 	}
 	for _, rc := range ss.rcpts {
 		body, err := sp.reader()
 		if err == nil {
 			hdr := fmt.Sprintf("Return-Path: <%s>\r\nDelivered-To: %s\r\n", *ss.from, rc.addr)
+			t := time.Now()
 			_, err = ss.s.opts.Store.Deliver(context.Background(), rc.user, io.MultiReader(strings.NewReader(hdr), body))
+			ss.s.observeDelivery(time.Since(t))
 		}
 		reply := toSMTP(err)
+		ss.s.countRecipient(reply)
 		if reply == errTemp {
 			ss.log.Error("deliver", "user", rc.user, "err", err)
 		} else {
