@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -160,6 +161,7 @@ func (a *Account) committer() {
 // runBatch commits a batch in one transaction (group commit). If any write
 // fails, the transaction is rolled back and each write runs on its own.
 func (a *Account) runBatch(batch []*writeOp) {
+	start := time.Now()
 	err := a.db.Update(func(tx *bolt.Tx) error {
 		for _, op := range batch {
 			op.w = &wtx{tx: tx, a: a}
@@ -175,6 +177,7 @@ func (a *Account) runBatch(batch []*writeOp) {
 		}
 		return nil
 	})
+	a.store.observeCommit(start)
 	if err != nil {
 		if len(batch) > 1 {
 			for _, op := range batch {
