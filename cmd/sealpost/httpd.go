@@ -157,21 +157,29 @@ func storeProbe(ctx context.Context, st *mailstore.Store) error {
 // autoconfig describes the bound IMAP and POP3 listeners.
 func autoconfig(cfg *Config, ls []listener, log *slog.Logger) (*web.Autoconfig, error) {
 	ac := &web.Autoconfig{Hostname: cfg.Hostname, Domains: cfg.Domains, SMTPHost: cfg.Hostname, SMTPPort: 587}
+	local := strings.EqualFold(cfg.Hostname, "localhost")
 	for _, l := range ls {
-		_, p, err := net.SplitHostPort(l.addr)
+		host, p, err := net.SplitHostPort(l.addr)
 		if err != nil {
 			continue // the LMTP unix socket
 		}
 		port, _ := strconv.Atoi(p)
+		var dst *int
 		switch l.name {
 		case "imap":
-			ac.IMAP = port
+			dst = &ac.IMAP
 		case "imaps":
-			ac.IMAPS = port
+			dst = &ac.IMAPS
 		case "pop3":
-			ac.POP3 = port
+			dst = &ac.POP3
 		case "pop3s":
-			ac.POP3S = port
+			dst = &ac.POP3S
+		default:
+			continue
+		}
+		*dst = port
+		if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() && !local {
+			log.Warn("autoconfig names a listener that only accepts local connections", "proto", l.name, "addr", l.addr)
 		}
 	}
 	if cfg.HTTP.SMTP != "" {
@@ -185,7 +193,7 @@ func autoconfig(cfg *Config, ls []listener, log *slog.Logger) (*web.Autoconfig, 
 		ac.SMTPPort = port
 	}
 	ac.SMTPImplicitTLS = cfg.HTTP.SMTPTLS == "implicit" || cfg.HTTP.SMTPTLS == "" && ac.SMTPPort == 465
-	if strings.EqualFold(cfg.Hostname, "localhost") {
+	if local {
 		log.Warn("autoconfig names host localhost: set hostname for clients on other machines")
 	}
 	if err := ac.Validate(); err != nil {
