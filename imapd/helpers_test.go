@@ -55,6 +55,7 @@ type envConfig struct {
 	// production does. Otherwise users get a cheap imported hash and a
 	// map-based Authenticator, so -race tests do not spend seconds hashing.
 	RealAuth bool
+	Metrics  Metrics
 }
 
 // countingAuth wraps a login path and counts every call, so tests can
@@ -127,6 +128,7 @@ func newEnv(t testing.TB, cfg envConfig) *testEnv {
 		Auth: auth, TLSConfig: serverTLS, Logger: logger,
 		IdleKeepalive: cfg.IdleKeepalive, MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP,
 		AppendLimit: cfg.AppendLimit,
+		Metrics:     cfg.Metrics,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -38,6 +38,7 @@ type Options struct {
 	AppendLimit   int64         // largest APPEND literal, advertised as APPENDLIMIT; zero: 64 MiB
 	MaxConns      int           // open connections; zero: 2000
 	MaxConnsPerIP int           // open connections from one address; zero: 100
+	Metrics       Metrics       // connection counts; nil: none
 }
 
 const (
@@ -237,6 +238,8 @@ func (s *Server) serveConn(nc net.Conn, implicitTLS bool) {
 		proto = "imaps"
 	}
 	c.log = s.log.With("proto", proto, "conn", c.id, "remote", c.remote.String())
+	cm := s.connOpened(implicitTLS)
+	defer cm.closed()
 	admitted, ok := s.admit(c)
 	if !ok {
 		nc.Close() // far over the limit: not even worth a BYE
@@ -272,7 +275,7 @@ func (s *Server) serveConn(nc net.Conn, implicitTLS bool) {
 		},
 		Caps:      caps,
 		Logger:    &imapLogger{c: c},
-		TLSConfig: s.opts.TLSConfig, // STARTTLS; never offered on an implicit-TLS connection
+		TLSConfig: cm.startTLSConfig(s.opts.TLSConfig), // STARTTLS; never offered on an implicit-TLS connection
 		// InsecureAuth stays false: no credential without TLS, ever.
 	})
 	// imapserver only serves listeners, so each connection gets a

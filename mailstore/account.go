@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -242,6 +243,7 @@ func (a *Account) committer() {
 // runBatch commits a batch in one transaction (group commit). If any write
 // fails, the transaction is rolled back and each write runs on its own.
 func (a *Account) runBatch(batch []*writeOp) {
+	start := time.Now()
 	err := a.db.Update(func(tx *bolt.Tx) error {
 		for _, op := range batch {
 			op.w = &wtx{tx: tx, a: a}
@@ -257,6 +259,7 @@ func (a *Account) runBatch(batch []*writeOp) {
 		}
 		return nil
 	})
+	a.store.observeCommit(start)
 	if err != nil {
 		if len(batch) > 1 {
 			for _, op := range batch {

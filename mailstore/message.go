@@ -201,6 +201,7 @@ func (a *Account) Fetch(ctx context.Context, id MailboxID, uids []UID, want Fetc
 			return err
 		}
 		batch := make([]MessageMeta, 0, fetchChunk)
+		start := time.Now()
 		err := a.db.View(func(tx *bolt.Tx) error {
 			m, err := openMbox(tx, id)
 			if err != nil {
@@ -248,6 +249,7 @@ func (a *Account) Fetch(ctx context.Context, id MailboxID, uids []UID, want Fetc
 			}
 			return nil
 		})
+		a.store.observeFetch(start)
 		if err != nil {
 			return err
 		}

@@ -26,6 +26,8 @@ type Options struct {
 	// LockTimeout is how long Open waits for another process to release
 	// the bbolt files; zero means 1 s. (Zero in bbolt would wait forever.)
 	LockTimeout time.Duration
+	// Observer receives commit and fetch latencies; nil: none.
+	Observer Observer
 }
 
 // Store is an open message store. It is safe for concurrent use.

@@ -27,6 +27,7 @@ func (c *conn) cmdStls() error {
 	if err := c.handshake(); err != nil {
 		return fatalError{err}
 	}
+	c.metrics.startTLS()
 	c.log.Debug("STLS done")
 	return nil
 }

@@ -60,6 +60,7 @@ type conn struct {
 	errCount int       // bad commands: in all before login, consecutive after
 	loginBy  time.Time // end of the AUTHORIZATION state's time budget
 	lineBuf  []byte
+	metrics  *connMetrics // nil without Options.Metrics
 
 	mu     sync.Mutex
 	idle   bool // waiting for a command; Shutdown may close the connection
@@ -111,6 +112,8 @@ func (c *conn) run(implicitTLS bool) {
 		}
 	}()
 	defer c.close()
+	c.metrics = c.srv.connOpened(implicitTLS)
+	defer c.metrics.closed()
 	c.log.Debug("connection opened", "tls", implicitTLS)
 	if implicitTLS {
 		if err := c.handshake(); err != nil {

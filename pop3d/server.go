@@ -83,6 +83,8 @@ type Options struct {
 	// over a cap gets "-ERR [SYS/TEMP] too many connections" and is closed.
 	// Zero: 1000 and 50. Negative: no cap.
 	MaxConns, MaxConnsPerIP int
+	// Metrics counts connections by TLS state. nil: none.
+	Metrics Metrics
 }
 
 // Server is a POP3 server. Create it with New; it may serve several

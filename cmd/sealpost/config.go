@@ -49,6 +49,18 @@ type Config struct {
 		MaxMessageSize Size `toml:"max_message_size"`
 	} `toml:"limits"`
 
+	// HTTP serves the Thunderbird autoconfig file (httpd.go).
+	HTTP struct {
+		Listen    string `toml:"listen"`     // plain HTTP; "" disables
+		TLSListen string `toml:"tls_listen"` // HTTPS with the [tls] certificate; "" disables
+		SMTP      string `toml:"smtp"`       // submission server named in the file, host:port; "" = <hostname>:587
+		SMTPTLS   string `toml:"smtp_tls"`   // "starttls" or "implicit"; "" = implicit for port 465
+	} `toml:"http"`
+
+	Metrics struct {
+		Listen string `toml:"listen"` // /metrics and /healthz, plain HTTP; "" disables
+	} `toml:"metrics"`
+
 	// DisableSocket is set by --lmtp-socket "" (no TOML key).
 	lmtpSocketOff bool
 }
@@ -143,6 +155,8 @@ func (c *Config) validate() error {
 		{"imap.listen", c.IMAP.Listen}, {"imap.tls_listen", c.IMAP.TLSListen},
 		{"pop3.listen", c.POP3.Listen}, {"pop3.tls_listen", c.POP3.TLSListen},
 		{"lmtp.listen", c.LMTP.Listen},
+		{"http.listen", c.HTTP.Listen}, {"http.tls_listen", c.HTTP.TLSListen},
+		{"metrics.listen", c.Metrics.Listen},
 	} {
 		if a.addr == "" {
 			continue
@@ -174,7 +188,7 @@ func (c *Config) validate() error {
 	if c.Limits.MaxMessageSize <= 0 {
 		return badKey("limits.max_message_size", "must be positive")
 	}
-	return nil
+	return c.validateHTTP()
 }
 
 // checkDelimiters accepts a set of delimiter characters like Postfix's

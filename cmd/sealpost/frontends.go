@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"sealpost/cmd/sealpost/metrics"
 	"sealpost/imapd"
 	"sealpost/mailstore"
 	"sealpost/mailstore/login"
@@ -14,13 +15,13 @@ import (
 
 // startFrontends builds the IMAP and POP3 servers and binds their
 // listeners. Both share one login path, so throttling spans protocols.
-func startFrontends(cfg *Config, st *mailstore.Store, tc *tls.Config, log *slog.Logger,
+func startFrontends(cfg *Config, st *mailstore.Store, tc *tls.Config, m *metrics.Metrics, log *slog.Logger,
 	bind func(name, network, addr string, serve func(net.Listener) error) error) ([]server, error) {
 	la := login.New(login.Options{Store: st, Domains: cfg.Domains, Logger: log.With("component", "login")})
 	var servers []server
 	if cfg.IMAP.Listen != "" || cfg.IMAP.TLSListen != "" {
 		im, err := imapd.New(imapd.Options{
-			Auth: la, TLSConfig: tc, Logger: log,
+			Auth: withLoginMetrics(la, m, "imap"), TLSConfig: tc, Logger: log, Metrics: frontendMetrics(m, "imap"),
 			IdleKeepalive: time.Duration(cfg.IMAP.IdleKeepalive),
 			AppendLimit:   int64(cfg.Limits.MaxMessageSize),
 		})
@@ -37,7 +38,8 @@ func startFrontends(cfg *Config, st *mailstore.Store, tc *tls.Config, log *slog.
 	}
 	if cfg.POP3.Listen != "" || cfg.POP3.TLSListen != "" {
 		pp, err := pop3d.New(pop3d.Options{
-			Auth: pop3Auth{login: la}, TLSConfig: tc, Logger: log, Hostname: cfg.Hostname,
+			Auth: pop3Auth{login: withLoginMetrics(la, m, "pop3")}, TLSConfig: tc, Logger: log, Hostname: cfg.Hostname,
+			Metrics: frontendMetrics(m, "pop3"),
 		})
 		if err != nil {
 			return nil, err

@@ -14,7 +14,7 @@ import (
 
 // pop3Auth adapts the shared login path and the store to pop3d's
 // consumer-side interfaces.
-type pop3Auth struct{ login *login.Authenticator }
+type pop3Auth struct{ login accountLogin }
 
 func (p pop3Auth) Authenticate(ctx context.Context, remote netip.Addr, user, pass string) (pop3d.Maildrop, error) {
 	a, err := p.login.Login(ctx, remote, user, pass)

@@ -42,6 +42,7 @@ type serveFlags struct {
 	imap, imaps, pop3, pop3s, lmtp *string
 	lmtpSocket, lmtpSocketGroup    *string
 	logFormat, logLevel, hostname  *string
+	http, https, metrics           *string
 }
 
 func cmdServe(args []string, stderr io.Writer) int {
@@ -61,6 +62,9 @@ func cmdServe(args []string, stderr io.Writer) int {
 		logFormat:       fs.String("log-format", "", "log format: text or json"),
 		logLevel:        fs.String("log-level", "", "log level: debug, info, warn, error"),
 		hostname:        fs.String("hostname", "", "server host name (greetings, certificate)"),
+		http:            fs.String("http", "", "autoconfig HTTP listen address"),
+		https:           fs.String("https", "", "autoconfig HTTPS listen address"),
+		metrics:         fs.String("metrics", "", "/metrics and /healthz HTTP listen address"),
 	}
 	if err := fs.Parse(args); err != nil {
 		return boolCode(errors.Is(err, flag.ErrHelp), 0, 2)
@@ -95,6 +99,9 @@ func cmdServe(args []string, stderr io.Writer) int {
 	override("log-level", &cfg.LogLevel, f.logLevel)
 	override("hostname", &cfg.Hostname, f.hostname)
 	override("lmtp-socket-group", &cfg.LMTP.SocketGroup, f.lmtpSocketGroup)
+	override("http", &cfg.HTTP.Listen, f.http)
+	override("https", &cfg.HTTP.TLSListen, f.https)
+	override("metrics", &cfg.Metrics.Listen, f.metrics)
 	if set["lmtp-socket"] {
 		cfg.LMTP.Socket = *f.lmtpSocket
 		cfg.lmtpSocketOff = *f.lmtpSocket == ""
@@ -157,8 +164,10 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) er
 	if err != nil {
 		return fmt.Errorf("certificate: %w", err)
 	}
+	m := newMetrics(cfg, log)
 	st, err := mailstore.Open(cfg.DataDir, mailstore.Options{
 		MaxMessageSize: int64(cfg.Limits.MaxMessageSize), Logger: log.With("component", "store"),
+		Observer: storeObserver(m),
 	})
 	if err != nil {
 		return err
@@ -196,7 +205,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) er
 	lm, err := lmtp.New(lmtp.Options{
 		Store: st, Domains: cfg.Domains, RecipientDelimiter: cfg.LMTP.RecipientDelimiter,
 		Hostname: cfg.Hostname, MaxMessageSize: int64(cfg.Limits.MaxMessageSize),
-		SpoolDir: filepath.Join(cfg.DataDir, "tmp"), Logger: log,
+		SpoolDir: filepath.Join(cfg.DataDir, "tmp"), Logger: log, Metrics: lmtpMetrics(m),
 	})
 	if err != nil {
 		return err
@@ -215,11 +224,18 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) er
 	if err := bind("lmtp", "tcp", cfg.LMTP.Listen, lm.Serve); err != nil {
 		return err
 	}
-	fe, err := startFrontends(cfg, st, tlsConf, log, bind)
+	fe, err := startFrontends(cfg, st, tlsConf, m, log, bind)
 	if err != nil {
 		return err
 	}
 	servers = append(servers, fe...)
+	// Last: it needs the bound ports, and shuts down last, so /healthz
+	// answers 503 while the mail servers drain.
+	ws, health, err := startWeb(cfg, st, tlsConf, m, log, ls, bind)
+	if err != nil {
+		return err
+	}
+	servers = append(servers, ws...)
 	cl, err := listenControl(cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
@@ -237,12 +253,14 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) er
 			defer wg.Done()
 			if err := l.serve(l.l); err != nil && !errors.Is(err, net.ErrClosed) {
 				log.Error("listener stopped", "proto", l.name, "addr", l.addr, "err", err)
+				health.ListenerDown(l.name)
 			}
 		}()
 	}
 	log.Info("sealpost ready")
 	<-ctx.Done()
 	log.Info("shutting down")
+	health.Stopping()
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, s := range servers {

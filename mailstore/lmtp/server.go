@@ -45,6 +45,7 @@ type Options struct {
 	Timeout        time.Duration // per read and write; zero: 5 min (RFC 5321 §4.5.3.2)
 	SpoolDir       string        // where large messages are buffered; empty: os.TempDir()
 	Logger         *slog.Logger  // nil: discard
+	Metrics        Metrics       // delivery counts and store latency; nil: none
 }
 
 // Server is an LMTP server. Serve it on as many listeners as needed.
@@ -151,6 +152,14 @@ func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	err := ss.rcpt(to)
+	if err != nil {
+		ss.s.countRecipient(err)
+	}
+	return err
+}
+
+func (ss *session) rcpt(to string) error {
 	if ss.from == nil {
 		return errNoSender
 	}
@@ -228,6 +237,9 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		if !errors.Is(err, smtp.ErrDataTooLarge) {
 			ss.log.Warn("read message", "err", err)
 		}
+		for range ss.rcpts {
+			ss.s.countRecipient(toSMTP(err))
+		}
 		return toSMTP(err)
 	}
 	if sp.size > ss.s.opts.MaxMessageSize {
@@ -237,7 +249,9 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		body, err := sp.reader()
 		if err == nil {
 			hdr := traceHeader(*ss.from, rc.addr)
+			t := time.Now()
 			_, err = ss.s.opts.Store.Deliver(context.Background(), rc.user, io.MultiReader(strings.NewReader(hdr), body))
+			ss.s.observeDelivery(time.Since(t))
 		}
 		reply := toSMTP(err)
 		if reply == errTooBig && sp.size <= ss.s.opts.MaxMessageSize {
@@ -245,7 +259,9 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			// (a store limit below ours), not the sender's: do not bounce.
 			ss.log.Error("store refused a message of an accepted size", "user", rc.user, "size", sp.size, "err", err)
 			reply = errTemp
-		} else if reply == errTemp {
+		}
+		ss.s.countRecipient(reply)
+		if reply == errTemp {
 			ss.log.Error("deliver", "user", rc.user, "err", err)
 		} else {
 			ss.log.Info("deliver", "user", rc.user, "size", sp.size, "result", replyCode(reply), "dur", time.Since(start))
