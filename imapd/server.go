@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -38,6 +39,18 @@ type Options struct {
 	AppendLimit   int64         // largest APPEND literal, advertised as APPENDLIMIT; zero: 64 MiB
 	MaxConns      int           // open connections; zero: 2000
 	MaxConnsPerIP int           // open connections from one address; zero: 100
+	// MaxConnsPerUserIP caps one user's logged-in connections from one
+	// address (Thunderbird opens up to 5 per account); a login over it gets
+	// NO [LIMIT]. Zero: 20.
+	MaxConnsPerUserIP int
+	// LoginTimeout closes a connection that has not logged in this long
+	// after it was accepted, however busy it keeps (imapserver itself only
+	// bounds each command, to 30 s). Zero: 60s.
+	LoginTimeout time.Duration
+	// HandshakeTimeout bounds the implicit-TLS handshake (STARTTLS runs
+	// inside imapserver, under its 30 s command deadline and LoginTimeout).
+	// Zero: 15s.
+	HandshakeTimeout time.Duration
 }
 
 const (
@@ -45,9 +58,6 @@ const (
 	defaultAppendLimit   = 64 << 20
 	defaultMaxConns      = 2000
 	defaultMaxConnsPerIP = 100
-	// tlsHandshakeTimeout bounds the implicit-TLS handshake (STARTTLS runs
-	// inside imapserver under its 30 s command deadline).
-	tlsHandshakeTimeout = 15 * time.Second
 	// keepaliveWriteTimeout bounds one "* OK Still here" write.
 	keepaliveWriteTimeout = 30 * time.Second
 	// shutdownPoll is how often Shutdown looks for connections it can close.
@@ -102,6 +112,7 @@ type Server struct {
 	admitted  int
 	rejecting int
 	perIP     map[netip.Addr]int
+	perUserIP map[userIPKey]int // logged-in connections (limits.go)
 	closing   bool
 	wg        sync.WaitGroup // connection goroutines
 }
@@ -132,11 +143,20 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxConnsPerIP <= 0 {
 		opts.MaxConnsPerIP = defaultMaxConnsPerIP
 	}
+	if opts.MaxConnsPerUserIP <= 0 {
+		opts.MaxConnsPerUserIP = defaultMaxConnsPerUserIP
+	}
+	if opts.LoginTimeout <= 0 {
+		opts.LoginTimeout = defaultLoginTimeout
+	}
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = defaultHandshakeTimeout
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel,
 		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
-		perIP: map[netip.Addr]int{},
+		perIP: map[netip.Addr]int{}, perUserIP: map[userIPKey]int{},
 	}, nil
 }
 
@@ -201,6 +221,10 @@ type conn struct {
 	remote netip.Addr
 	log    *slog.Logger
 	raw    *trackedConn // the TCP connection, under any TLS layer
+	// loginBy is when LoginTimeout runs out; userIP is the per-user count
+	// this connection holds once logged in (guarded by Server.mu).
+	loginBy time.Time
+	userIP  *userIPKey
 
 	mu      sync.Mutex
 	ic      *imapserver.Conn
@@ -220,7 +244,7 @@ func remoteAddr(a net.Addr) netip.Addr {
 
 func (s *Server) serveConn(nc net.Conn, implicitTLS bool) {
 	defer s.wg.Done()
-	c := &conn{id: s.nextID.Add(1), remote: remoteAddr(nc.RemoteAddr())}
+	c := &conn{id: s.nextID.Add(1), remote: remoteAddr(nc.RemoteAddr()), loginBy: time.Now().Add(s.opts.LoginTimeout)}
 	c.raw = &trackedConn{Conn: nc, done: make(chan struct{})}
 	proto := "imap"
 	if implicitTLS {
@@ -234,11 +258,12 @@ func (s *Server) serveConn(nc net.Conn, implicitTLS bool) {
 	}
 	defer s.release(c, admitted)
 	defer logPanic(c.log)
+	defer c.watchLogin()()
 
 	var ic net.Conn = c.raw
 	if implicitTLS {
 		tc := tls.Server(c.raw, s.opts.TLSConfig)
-		ctx, cancel := context.WithTimeout(s.ctx, tlsHandshakeTimeout)
+		ctx, cancel := context.WithTimeout(s.ctx, s.opts.HandshakeTimeout)
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
@@ -304,6 +329,7 @@ func (s *Server) release(c *conn, admitted bool) {
 		s.rejecting--
 		return
 	}
+	s.releaseUserLocked(c)
 	s.admitted--
 	if s.perIP[c.remote]--; s.perIP[c.remote] <= 0 {
 		delete(s.perIP, c.remote)
@@ -377,6 +403,9 @@ func (c *conn) byeIfIdle() {
 	if c.sess == nil || !c.sess.loggedIn() {
 		c.byeSent = true
 		c.raw.Close()
+		if c.sess != nil {
+			c.sess.cancel() // a LOGIN waiting out a throttle delay
+		}
 		return
 	}
 	if c.sess.busy.Load() > 0 {
@@ -443,7 +472,10 @@ func (l *imapLogger) Printf(format string, args ...any) {
 	case strings.HasPrefix(msg, "panic"):
 		log.Error("imapserver: " + msg)
 	case strings.HasPrefix(msg, "failed to read command"), strings.HasPrefix(msg, "failed to write greeting"),
-		strings.Contains(msg, errClientWrite.Error()), strings.Contains(msg, errClientRead.Error()):
+		strings.Contains(msg, errClientWrite.Error()), strings.Contains(msg, errClientRead.Error()),
+		// A command cut short because the client left, or because we
+		// closed the connection (login timeout, shutdown).
+		strings.Contains(msg, net.ErrClosed.Error()), strings.HasSuffix(msg, io.ErrUnexpectedEOF.Error()):
 		// The client went away or stalled: routine.
 		log.Debug("imapserver: " + msg)
 	default:

@@ -59,9 +59,11 @@ type conn struct {
 	msgs     []message
 	errCount int
 	lineBuf  []byte
+	loginBy  time.Time // end of LoginTimeout
 
 	mu     sync.Mutex
 	idle   bool // waiting for a command; Shutdown may close the connection
+	inAuth bool // in the Authenticator, maybe waiting out a throttle delay
 	killed bool
 }
 
@@ -79,6 +81,7 @@ func newConn(s *Server, nc net.Conn, remote netip.Addr) *conn {
 		remote: remote,
 		log:    s.log.With("conn", id, "remote", remote.String()),
 	}
+	c.loginBy = time.Now().Add(s.opts.LoginTimeout)
 	c.ctx, c.cancel = context.WithCancel(s.ctx)
 	c.setConn(nc)
 	return c
@@ -149,9 +152,13 @@ func (c *conn) releaseDrop() {
 // makes the *tls.Conn the session's connection.
 func (c *conn) handshake() error {
 	tc := tls.Server(c.nc, c.srv.opts.TLSConfig)
-	ctx, cancel := context.WithTimeout(c.ctx, c.srv.opts.HandshakeTimeout)
+	deadline := time.Now().Add(c.srv.opts.HandshakeTimeout)
+	if c.loginBy.Before(deadline) {
+		deadline = c.loginBy // STLS is before login too
+	}
+	ctx, cancel := context.WithDeadline(c.ctx, deadline)
 	defer cancel()
-	c.nc.SetDeadline(time.Now().Add(c.srv.opts.HandshakeTimeout))
+	c.nc.SetDeadline(deadline)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return err
 	}
@@ -244,11 +251,14 @@ func (c *conn) hasPendingLine() bool {
 // bare LF is tolerated). An over-long line is read to its end, dropped, and
 // reported as errLineTooLong.
 func (c *conn) readLine(limit int) ([]byte, error) {
-	d := c.srv.opts.PreAuthTimeout
-	if c.state != stateAuthorization {
-		d = c.srv.opts.IdleTimeout
+	deadline := time.Now().Add(c.srv.opts.IdleTimeout)
+	if c.state == stateAuthorization {
+		deadline = time.Now().Add(c.srv.opts.PreAuthTimeout)
+		if c.loginBy.Before(deadline) {
+			deadline = c.loginBy
+		}
 	}
-	if err := c.nc.SetReadDeadline(time.Now().Add(d)); err != nil {
+	if err := c.nc.SetReadDeadline(deadline); err != nil {
 		return nil, err
 	}
 	c.lineBuf = c.lineBuf[:0]
@@ -313,8 +323,9 @@ func (c *conn) leaveIdle() bool {
 func (c *conn) closeIfIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.idle && !c.killed {
+	if (c.idle || c.inAuth) && !c.killed {
 		c.killed = true
+		c.cancel() // ends a throttle delay; nothing to lose before login
 		c.raw.Close()
 	}
 }

@@ -62,6 +62,10 @@ type Options struct {
 	IdleTimeout time.Duration
 	// HandshakeTimeout bounds a TLS handshake (implicit TLS and STLS). Zero: 15s.
 	HandshakeTimeout time.Duration
+	// LoginTimeout bounds the whole AUTHORIZATION state: a connection not
+	// logged in this long after it was accepted is closed, however busy it
+	// keeps. Zero: 60s.
+	LoginTimeout time.Duration
 	// MaxErrors is the number of consecutive bad commands after which the
 	// connection is closed. Zero: 10.
 	MaxErrors int
@@ -108,6 +112,7 @@ func New(opts Options) (*Server, error) {
 	setDefault(&opts.PreAuthTimeout, 60*time.Second)
 	setDefault(&opts.IdleTimeout, 10*time.Minute)
 	setDefault(&opts.HandshakeTimeout, 15*time.Second)
+	setDefault(&opts.LoginTimeout, 60*time.Second)
 	setDefault(&opts.MaxErrors, 10)
 	setDefault(&opts.MaxConns, 1000)
 	setDefault(&opts.MaxConnsPerIP, 50)

@@ -8,6 +8,7 @@ import (
 
 	"sealpost/imapd"
 	"sealpost/mailstore"
+	"sealpost/mailstore/auth"
 	"sealpost/mailstore/login"
 	"sealpost/pop3d"
 )
@@ -16,13 +17,24 @@ import (
 // listeners. Both share one login path, so throttling spans protocols.
 func startFrontends(cfg *Config, st *mailstore.Store, tc *tls.Config, log *slog.Logger,
 	bind func(name, network, addr string, serve func(net.Listener) error) error) ([]server, error) {
-	la := login.New(login.Options{Store: st, Domains: cfg.Domains, Logger: log.With("component", "login")})
+	lim := &cfg.Limits
+	la := login.New(login.Options{
+		Store: st, Domains: cfg.Domains, Logger: log.With("component", "login"),
+		Throttle: auth.NewThrottle(auth.ThrottleOptions{
+			BaseDelay: time.Duration(lim.LoginDelay), MaxDelay: time.Duration(lim.LoginMaxDelay),
+			IPLimit: lim.LoginBlockAfter, Window: time.Duration(lim.LoginBlockTime),
+		}),
+	})
 	var servers []server
 	if cfg.IMAP.Listen != "" || cfg.IMAP.TLSListen != "" {
 		im, err := imapd.New(imapd.Options{
 			Auth: la, TLSConfig: tc, Logger: log,
 			IdleKeepalive: time.Duration(cfg.IMAP.IdleKeepalive),
 			AppendLimit:   int64(cfg.Limits.MaxMessageSize),
+			MaxConns:      lim.MaxConnections, MaxConnsPerIP: lim.MaxConnectionsPerIP,
+			MaxConnsPerUserIP: lim.MaxConnectionsPerUserIP,
+			LoginTimeout:      time.Duration(lim.LoginTimeout),
+			HandshakeTimeout:  time.Duration(lim.TLSHandshakeTimeout),
 		})
 		if err != nil {
 			return nil, err
@@ -38,6 +50,11 @@ func startFrontends(cfg *Config, st *mailstore.Store, tc *tls.Config, log *slog.
 	if cfg.POP3.Listen != "" || cfg.POP3.TLSListen != "" {
 		pp, err := pop3d.New(pop3d.Options{
 			Auth: pop3Auth{login: la}, TLSConfig: tc, Logger: log, Hostname: cfg.Hostname,
+			// One session per user at a time (the maildrop lock), so
+			// POP3 needs no per-user cap.
+			MaxConns: lim.MaxConnections, MaxConnsPerIP: lim.MaxConnectionsPerIP,
+			LoginTimeout:     time.Duration(lim.LoginTimeout),
+			HandshakeTimeout: time.Duration(lim.TLSHandshakeTimeout),
 		})
 		if err != nil {
 			return nil, err
