@@ -141,12 +141,40 @@ func (r *rawIMAP) do(cmd string) (untagged []string, status string, err error) {
 	return r.doTimeout(cmd, 10*time.Second)
 }
 
+// syncLiteral matches the end of a synchronizing literal's announcement.
+var syncLiteral = regexp.MustCompile(`\{\d+\}\r\n`)
+
+// doTimeout is do with a read timeout. Synchronizing literals ({n}, see
+// litSync) are sent only after the server's "+"; if it answers with the
+// tagged reply instead, the rest of the command is not sent.
 func (r *rawIMAP) doTimeout(cmd string, timeout time.Duration) (untagged []string, status string, err error) {
 	r.tag++
 	tag := fmt.Sprintf("t%d", r.tag)
-	r.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := r.nc.Write([]byte(tag + " " + cmd + "\r\n")); err != nil {
-		return nil, "", err
+	full := tag + " " + cmd + "\r\n"
+	for {
+		part := full
+		loc := syncLiteral.FindStringIndex(full)
+		if loc != nil {
+			part, full = full[:loc[1]], full[loc[1]:]
+		}
+		r.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := r.nc.Write([]byte(part)); err != nil {
+			return nil, "", err
+		}
+		if loc == nil {
+			break
+		}
+		line, err := r.readLine(timeout)
+		if err != nil {
+			return untagged, "", err
+		}
+		if rest, ok := strings.CutPrefix(line, tag+" "); ok {
+			return untagged, rest, nil // refused before the literal
+		}
+		if !strings.HasPrefix(line, "+") {
+			untagged = append(untagged, line)
+			return untagged, "", fmt.Errorf("expected continuation, got %q", line)
+		}
 	}
 	for {
 		line, err := r.readLine(timeout)
@@ -191,6 +219,10 @@ func (r *rawIMAP) startTLS(conf *tls.Config) error {
 
 // lit encodes s as a non-synchronizing literal (LITERAL+, after login).
 func lit(s string) string { return fmt.Sprintf("{%d+}\r\n%s", len(s), s) }
+
+// litSync encodes s as a synchronizing literal: do sends s only after the
+// server's continuation.
+func litSync(s string) string { return fmt.Sprintf("{%d}\r\n%s", len(s), s) }
 
 // rawPOP3 is a line-level POP3 client.
 type rawPOP3 struct {
