@@ -142,10 +142,11 @@ type attackStats struct {
 	sent, failed, refused, ok, other, unanswered atomic.Int64
 	mu                                           sync.Mutex
 	answeredAt                                   []time.Duration // since start
+	took                                         time.Duration   // until every worker stopped
 }
 
 func (a *attackStats) String() string {
-	return fmt.Sprintf("sent %d: verified+failed %d, refused unverified %d, unanswered at deadline %d, other %d, logged in %d",
+	return fmt.Sprintf("sent %d: verified+failed %d, refused unverified %d, unanswered when stopped %d, other %d, logged in %d",
 		a.sent.Load(), a.failed.Load(), a.refused.Load(), a.unanswered.Load(), a.other.Load(), a.ok.Load())
 }
 
@@ -165,15 +166,40 @@ func (a *attackStats) answered(from, to time.Duration) int {
 // bruteForce sends up to total wrong passwords from src over workers
 // parallel connections of every kind (IMAP LOGIN, AUTHENTICATE PLAIN, POP3
 // USER/PASS, AUTH PLAIN), three quarters against user, the rest against
-// made-up names, until all are answered or the time runs out. With
-// pipeline, each connection sends its whole share at once.
-func bruteForce(t *testing.T, s *Server, src, user string, total, workers int, runFor time.Duration, pipeline bool) *attackStats {
+// made-up names, until all are answered, the time runs out or until
+// (if not nil) reports true. With pipeline, each connection sends its whole
+// share at once.
+func bruteForce(t *testing.T, s *Server, src, user string, total, workers int, runFor time.Duration, pipeline bool, until func() bool) *attackStats {
 	t.Helper()
 	st := &attackStats{}
 	start := time.Now()
 	deadline := start.Add(runFor)
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	// Stopping early closes the pipelined connections; their pending
+	// attempts count as unanswered.
+	var openMu sync.Mutex
+	var open []guesser
+	stopped := false
+	finished := make(chan struct{})
+	defer close(finished)
+	if until != nil {
+		go func() {
+			for !until() && time.Now().Before(deadline) {
+				select {
+				case <-finished:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			openMu.Lock()
+			stopped = true
+			for _, g := range open {
+				g.Close()
+			}
+			openMu.Unlock()
+		}()
+	}
 	record := func(res guessResult) {
 		st.mu.Lock()
 		st.answeredAt = append(st.answeredAt, time.Since(start))
@@ -200,6 +226,13 @@ func bruteForce(t *testing.T, s *Server, src, user string, total, workers int, r
 					return
 				}
 				defer g.Close()
+				openMu.Lock()
+				if stopped {
+					openMu.Unlock()
+					return
+				}
+				open = append(open, g)
+				openMu.Unlock()
 				n := 0
 				for i := w; i < total; i += workers {
 					u := user
@@ -269,6 +302,7 @@ func bruteForce(t *testing.T, s *Server, src, user string, total, workers int, r
 		}()
 	}
 	wg.Wait()
+	st.took = time.Since(start)
 	return st
 }
 
@@ -340,21 +374,27 @@ func countLog(log string, parts ...string) int {
 
 // With the default throttle (delays 1 s doubling to 15 s, refusal at 50
 // failures) and one attempt per source checked at a time, 1,000 wrong
-// passwords pipelined over 64 parallel connections get a handful of checks in
-// eight seconds, each delayed twice as long as the one before; the rest wait
-// (the doubling delays in the server log are the proof of collapse).
-// Meanwhile the real user logs in from another address without delay.
+// passwords pipelined over 64 parallel connections get a handful of checks
+// before we stop (once two were delayed, at most 20 s), each delayed twice
+// as long as the one before; the rest wait (the doubling delays in the
+// server log are the proof of collapse). Meanwhile the real user logs in
+// from another address without delay.
 func TestHardenBruteForceDefaults(t *testing.T) {
 	s := Start(t, Config{})
 	s.AddUser("ann", "ann-right-pw")
-	const runFor = 8 * time.Second
+	const maxRun = 20 * time.Second
 
 	var victim []time.Duration
 	victimDone := make(chan error, 1)
+	attackOver := make(chan struct{})
 	go func() {
-		start := time.Now()
-		for _, at := range []time.Duration{2 * time.Second, 4 * time.Second, 6 * time.Second} {
-			time.Sleep(time.Until(start.Add(at)))
+		for {
+			select {
+			case <-attackOver:
+				victimDone <- nil
+				return
+			case <-time.After(time.Second):
+			}
 			d, err := victimLogin(s, userIP, "ann", "ann-right-pw")
 			if err != nil {
 				victimDone <- err
@@ -362,12 +402,15 @@ func TestHardenBruteForceDefaults(t *testing.T) {
 			}
 			victim = append(victim, d)
 		}
-		victimDone <- nil
 	}()
-	st := bruteForce(t, s, attackerIP, "ann", 1000, 64, runFor, true)
+	// Stop once six checks are logged: four free ones, then 1 s and 2 s.
+	enough := func() bool { return len(loginDelays(t, s.Log(), attackerIP, "login failed")) >= 6 }
+	st := bruteForce(t, s, attackerIP, "ann", 1000, 64, maxRun, true, enough)
+	close(attackOver)
 	if err := <-victimDone; err != nil {
 		t.Fatalf("real user from %s during the attack: %v", userIP, err)
 	}
+	runFor := st.took.Round(100 * time.Millisecond)
 	first, last := st.answered(0, runFor/2), st.answered(runFor/2, runFor)
 	t.Logf("defaults, 1000 wrong passwords from %s in %s: %s", attackerIP, runFor, st)
 	t.Logf("answered attempts: %d in the first %s, %d in the last %s; real user's logins from %s during the attack: %v",
@@ -378,6 +421,9 @@ func TestHardenBruteForceDefaults(t *testing.T) {
 	}
 	if n := st.failed.Load(); n == 0 || n > 20 {
 		t.Errorf("%d wrong passwords were checked in %s, want 1-20", n, runFor)
+	}
+	if len(victim) == 0 {
+		t.Errorf("the real user did not log in during the attack")
 	}
 	// The server checks one attempt of the source at a time, each after a
 	// delay that doubles (checks that finished after our deadline count
@@ -393,6 +439,9 @@ func TestHardenBruteForceDefaults(t *testing.T) {
 	zeros := 0
 	for zeros < len(delays) && delays[zeros] == 0 {
 		zeros++
+	}
+	if zeros == len(delays) {
+		t.Errorf("no checked attempt was delayed in %s", runFor)
 	}
 	if zeros > 4 { // FreeFailures 3 (4 with decay rounding down)
 		t.Errorf("%d attempts were checked without delay, want at most 4", zeros)
@@ -438,7 +487,7 @@ login_block_time = "10m"
 `)
 	s.AddUser("ann", "ann-right-pw")
 	start := time.Now()
-	st := bruteForce(t, s, attackerIP, "ann", 1000, 64, 40*time.Second, false)
+	st := bruteForce(t, s, attackerIP, "ann", 1000, 64, 40*time.Second, false, nil)
 	took := time.Since(start)
 	t.Logf("login_block_after=5, 1000 wrong passwords from %s: %s in %s", attackerIP, st, took.Round(time.Millisecond))
 
