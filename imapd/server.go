@@ -475,7 +475,10 @@ func (l *imapLogger) Printf(format string, args ...any) {
 		strings.Contains(msg, errClientWrite.Error()), strings.Contains(msg, errClientRead.Error()),
 		// A command cut short because the client left, or because we
 		// closed the connection (login timeout, shutdown).
-		strings.Contains(msg, net.ErrClosed.Error()), strings.HasSuffix(msg, io.ErrUnexpectedEOF.Error()):
+		strings.Contains(msg, net.ErrClosed.Error()), strings.HasSuffix(msg, io.ErrUnexpectedEOF.Error()),
+		// Mailbox names imapserver cannot decode (it answers NO
+		// [SERVERBUG]): client input, not our fault.
+		strings.HasSuffix(msg, "utf7: invalid UTF-7"), strings.HasSuffix(msg, "invalid UTF-8"):
 		// The client went away or stalled: routine.
 		log.Debug("imapserver: " + msg)
 	default:
