@@ -148,8 +148,11 @@ type slowKind struct {
 	name string
 	addr func(s *Server) string
 	tls  bool // cut by the TLS handshake deadline rather than the login timeout
-	// hold runs the slow client on nc until it fails.
-	hold func(nc net.Conn, hello []byte)
+	// hold runs the slow client on nc until it fails, alongside the
+	// reader that waits for the server to close; with setup it runs
+	// first, alone (it reads replies), and returns.
+	hold  func(nc net.Conn, hello []byte)
+	setup bool
 }
 
 func trickle(nc net.Conn, data []byte, every time.Duration) {
@@ -186,38 +189,38 @@ func readUntil(br *bufio.Reader, prefix string) error {
 }
 
 var slowKinds = []slowKind{
-	{"imap: silent", func(s *Server) string { return s.IMAP }, false, func(nc net.Conn, _ []byte) {}},
-	{"imaps: silent", func(s *Server) string { return s.IMAPS }, true, func(nc net.Conn, _ []byte) {}},
-	{"pop3: silent", func(s *Server) string { return s.POP3 }, false, func(nc net.Conn, _ []byte) {}},
-	{"pop3s: silent", func(s *Server) string { return s.POP3S }, true, func(nc net.Conn, _ []byte) {}},
-	{"imaps: ClientHello 1 byte/s", func(s *Server) string { return s.IMAPS }, true, func(nc net.Conn, h []byte) { trickle(nc, h, time.Second) }},
-	{"pop3s: ClientHello 1 byte/s", func(s *Server) string { return s.POP3S }, true, func(nc net.Conn, h []byte) { trickle(nc, h, time.Second) }},
+	{"imap: silent", func(s *Server) string { return s.IMAP }, false, func(nc net.Conn, _ []byte) {}, false},
+	{"imaps: silent", func(s *Server) string { return s.IMAPS }, true, func(nc net.Conn, _ []byte) {}, false},
+	{"pop3: silent", func(s *Server) string { return s.POP3 }, false, func(nc net.Conn, _ []byte) {}, false},
+	{"pop3s: silent", func(s *Server) string { return s.POP3S }, true, func(nc net.Conn, _ []byte) {}, false},
+	{"imaps: ClientHello 1 byte/s", func(s *Server) string { return s.IMAPS }, true, func(nc net.Conn, h []byte) { trickle(nc, h, time.Second) }, false},
+	{"pop3s: ClientHello 1 byte/s", func(s *Server) string { return s.POP3S }, true, func(nc net.Conn, h []byte) { trickle(nc, h, time.Second) }, false},
 	{"imap: STARTTLS, then nothing", func(s *Server) string { return s.IMAP }, false, func(nc net.Conn, _ []byte) {
 		br := bufio.NewReader(nc)
 		if readUntil(br, "* OK") == nil {
 			nc.Write([]byte("a STARTTLS\r\n"))
 			readUntil(br, "a OK")
 		}
-	}},
+	}, true},
 	{"pop3: STLS, then nothing", func(s *Server) string { return s.POP3 }, true, func(nc net.Conn, _ []byte) {
 		br := bufio.NewReader(nc)
 		if readUntil(br, "+OK") == nil {
 			nc.Write([]byte("STLS\r\n"))
 			readUntil(br, "+OK")
 		}
-	}},
+	}, true},
 	{"imap: command line 1 byte/300ms", func(s *Server) string { return s.IMAP }, false, func(nc net.Conn, _ []byte) {
 		trickle(nc, []byte("a1 LOGIN aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), 300*time.Millisecond)
-	}},
+	}, false},
 	{"pop3: command line 1 byte/300ms", func(s *Server) string { return s.POP3 }, false, func(nc net.Conn, _ []byte) {
 		trickle(nc, []byte("USER aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"), 300*time.Millisecond)
-	}},
+	}, false},
 	{"imap: NOOP every 500ms", func(s *Server) string { return s.IMAP }, false, func(nc net.Conn, _ []byte) {
 		every(nc, "a NOOP\r\n", 500*time.Millisecond)
-	}},
+	}, false},
 	{"pop3: CAPA every 500ms", func(s *Server) string { return s.POP3 }, false, func(nc net.Conn, _ []byte) {
 		every(nc, "CAPA\r\n", 500*time.Millisecond)
-	}},
+	}, false},
 }
 
 // clientHello returns the bytes of a TLS ClientHello, to be trickled.
@@ -259,10 +262,12 @@ func normalSession(t *testing.T, s *Server) time.Duration {
 // ports, from seven addresses, are held while a normal client keeps
 // working; every one of them is cut by the login timeout or the TLS
 // handshake deadline (both short here), the attackers reconnecting each
-// time, for 5 s.
+// time, for 6 s.
 func TestHardenSlowloris(t *testing.T) {
 	raiseNOFILE(t, 2048)
-	const loginTimeout, handshakeTimeout = 3 * time.Second, 2 * time.Second
+	// The login timeout must leave room for a real login (a password
+	// check takes seconds in a race-enabled build on a busy machine).
+	const loginTimeout, handshakeTimeout = 5 * time.Second, 2 * time.Second
 	s := startConfig(t, fmt.Sprintf(`
 [limits]
 login_timeout = %q
@@ -284,7 +289,7 @@ tls_handshake_timeout = %q
 	}
 
 	hello := clientHello(t)
-	const attackers, attackFor = 300, 5 * time.Second
+	const attackers, attackFor = 300, 6 * time.Second
 	type closeTime struct {
 		kind int
 		d    time.Duration
@@ -318,7 +323,12 @@ tls_handshake_timeout = %q
 					continue
 				}
 				start := time.Now()
-				go k.hold(nc, hello)
+				if k.setup {
+					nc.SetReadDeadline(start.Add(10 * time.Second))
+					k.hold(nc, hello)
+				} else {
+					go k.hold(nc, hello)
+				}
 				closed := make(chan struct{})
 				go func() {
 					select {
