@@ -189,6 +189,7 @@ func checkNoSecrets(t *testing.T, log string) {
 func TestHardenSecretsNotLogged(t *testing.T) {
 	for _, format := range []string{"text", "json"} {
 		t.Run(format, func(t *testing.T) {
+			t.Parallel() // two servers, mostly hashing passwords: use both cores
 			s := Start(t, Config{Extra: []string{"--log-format", format}})
 			s.AddUser("ann", secretPass)
 			fullSession(t, s)
