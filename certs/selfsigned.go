@@ -8,7 +8,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"net"
 	"net/netip"
@@ -75,7 +77,7 @@ func (m *Manager) loadOrGenerate(now time.Time) (*tls.Certificate, error) {
 		m.log.Info("host names changed, generating a new self-signed certificate")
 	case err == nil:
 		return c, nil
-	case os.IsNotExist(err):
+	case errors.Is(err, fs.ErrNotExist): // os.IsNotExist does not see through loadPair's wrapping
 		m.log.Info("no certificate configured, generating a self-signed one", "dir", m.opts.GenerateDir)
 	default:
 		m.log.Warn("stored self-signed certificate unusable, generating a new one", "err", err)

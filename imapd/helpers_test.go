@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -47,10 +48,13 @@ type envConfig struct {
 	IdleKeepalive time.Duration
 	MaxConns      int
 	MaxConnsPerIP int
-	MaxMessage    int64 // store limit; zero: 64 MiB
-	AppendLimit   int64 // Options.AppendLimit; zero: the default
-	QueueLimit    int   // events a selected session may hold; zero: the default
-	Logger        *slog.Logger
+	// MaxConnsPerUserIP: zero gives 1000, since tests open many sessions
+	// of one user from 127.0.0.1 without waiting for each to close.
+	MaxConnsPerUserIP int
+	MaxMessage        int64 // store limit; zero: 64 MiB
+	AppendLimit       int64 // Options.AppendLimit; zero: the default
+	QueueLimit        int   // events a selected session may hold; zero: the default
+	Logger            *slog.Logger
 	// RealAuth logs in through mailstore/login with argon2id hashes, as
 	// production does. Otherwise users get a cheap imported hash and a
 	// map-based Authenticator, so -race tests do not spend seconds hashing.
@@ -127,8 +131,9 @@ func newEnv(t testing.TB, cfg envConfig) *testEnv {
 	srv, err := New(Options{
 		Auth: auth, TLSConfig: serverTLS, Logger: logger,
 		IdleKeepalive: cfg.IdleKeepalive, MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP,
-		AppendLimit: cfg.AppendLimit,
-		Metrics:     cfg.Metrics,
+		MaxConnsPerUserIP: cmp.Or(cfg.MaxConnsPerUserIP, 1000),
+		AppendLimit:       cfg.AppendLimit,
+		Metrics:           cfg.Metrics,
 	})
 	if err != nil {
 		t.Fatal(err)

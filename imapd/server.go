@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -39,6 +40,18 @@ type Options struct {
 	MaxConns      int           // open connections; zero: 2000
 	MaxConnsPerIP int           // open connections from one address; zero: 100
 	Metrics       Metrics       // connection counts; nil: none
+	// MaxConnsPerUserIP caps one user's logged-in connections from one
+	// address (Thunderbird opens up to 5 per account); a login over it gets
+	// NO [LIMIT]. Zero: 20.
+	MaxConnsPerUserIP int
+	// LoginTimeout closes a connection that has not logged in this long
+	// after it was accepted, however busy it keeps (imapserver itself only
+	// bounds each command, to 30 s). Zero: 60s.
+	LoginTimeout time.Duration
+	// HandshakeTimeout bounds the implicit-TLS handshake (STARTTLS runs
+	// inside imapserver, under its 30 s command deadline and LoginTimeout).
+	// Zero: 15s.
+	HandshakeTimeout time.Duration
 }
 
 const (
@@ -46,9 +59,6 @@ const (
 	defaultAppendLimit   = 64 << 20
 	defaultMaxConns      = 2000
 	defaultMaxConnsPerIP = 100
-	// tlsHandshakeTimeout bounds the implicit-TLS handshake (STARTTLS runs
-	// inside imapserver under its 30 s command deadline).
-	tlsHandshakeTimeout = 15 * time.Second
 	// keepaliveWriteTimeout bounds one "* OK Still here" write.
 	keepaliveWriteTimeout = 30 * time.Second
 	// shutdownPoll is how often Shutdown looks for connections it can close.
@@ -113,6 +123,7 @@ type Server struct {
 	admitted  int
 	rejecting int
 	perIP     map[netip.Addr]int
+	perUserIP map[userIPKey]int // logged-in connections (limits.go)
 	closing   bool
 	wg        sync.WaitGroup // connection goroutines
 }
@@ -143,11 +154,20 @@ func New(opts Options) (*Server, error) {
 	if opts.MaxConnsPerIP <= 0 {
 		opts.MaxConnsPerIP = defaultMaxConnsPerIP
 	}
+	if opts.MaxConnsPerUserIP <= 0 {
+		opts.MaxConnsPerUserIP = defaultMaxConnsPerUserIP
+	}
+	if opts.LoginTimeout <= 0 {
+		opts.LoginTimeout = defaultLoginTimeout
+	}
+	if opts.HandshakeTimeout <= 0 {
+		opts.HandshakeTimeout = defaultHandshakeTimeout
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
 		opts: opts, log: opts.Logger, ctx: ctx, cancel: cancel, queueLimit: defaultQueueLimit,
 		listeners: map[net.Listener]struct{}{}, conns: map[*conn]struct{}{},
-		perIP: map[netip.Addr]int{},
+		perIP: map[netip.Addr]int{}, perUserIP: map[userIPKey]int{},
 	}, nil
 }
 
@@ -212,6 +232,10 @@ type conn struct {
 	remote netip.Addr
 	log    *slog.Logger
 	raw    *trackedConn // the TCP connection, under any TLS layer
+	// loginBy is when LoginTimeout runs out; userIP is the per-user count
+	// this connection holds once logged in (guarded by Server.mu).
+	loginBy time.Time
+	userIP  *userIPKey
 
 	mu      sync.Mutex
 	ic      *imapserver.Conn
@@ -231,7 +255,7 @@ func remoteAddr(a net.Addr) netip.Addr {
 
 func (s *Server) serveConn(nc net.Conn, implicitTLS bool) {
 	defer s.wg.Done()
-	c := &conn{id: s.nextID.Add(1), remote: remoteAddr(nc.RemoteAddr())}
+	c := &conn{id: s.nextID.Add(1), remote: remoteAddr(nc.RemoteAddr()), loginBy: time.Now().Add(s.opts.LoginTimeout)}
 	c.raw = &trackedConn{Conn: nc, done: make(chan struct{})}
 	proto := "imap"
 	if implicitTLS {
@@ -247,11 +271,12 @@ func (s *Server) serveConn(nc net.Conn, implicitTLS bool) {
 	}
 	defer s.release(c, admitted)
 	defer logPanic(c.log)
+	defer c.watchLogin()()
 
 	var ic net.Conn = c.raw
 	if implicitTLS {
 		tc := tls.Server(c.raw, s.opts.TLSConfig)
-		ctx, cancel := context.WithTimeout(s.ctx, tlsHandshakeTimeout)
+		ctx, cancel := context.WithTimeout(s.ctx, s.opts.HandshakeTimeout)
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
@@ -317,6 +342,7 @@ func (s *Server) release(c *conn, admitted bool) {
 		s.rejecting--
 		return
 	}
+	s.releaseUserLocked(c)
 	s.admitted--
 	if s.perIP[c.remote]--; s.perIP[c.remote] <= 0 {
 		delete(s.perIP, c.remote)
@@ -390,6 +416,9 @@ func (c *conn) byeIfIdle() {
 	if c.sess == nil || !c.sess.loggedIn() {
 		c.byeSent = true
 		c.raw.Close()
+		if c.sess != nil {
+			c.sess.cancel() // a LOGIN waiting out a throttle delay
+		}
 		return
 	}
 	if c.sess.busy.Load() > 0 {
@@ -455,7 +484,13 @@ func (l *imapLogger) Printf(format string, args ...any) {
 	case strings.HasPrefix(msg, "panic"):
 		log.Error("imapserver: " + msg)
 	case strings.HasPrefix(msg, "failed to read command"), strings.HasPrefix(msg, "failed to write greeting"),
-		strings.Contains(msg, errClientWrite.Error()), strings.Contains(msg, errClientRead.Error()):
+		strings.Contains(msg, errClientWrite.Error()), strings.Contains(msg, errClientRead.Error()),
+		// A command cut short because the client left, or because we
+		// closed the connection (login timeout, shutdown).
+		strings.Contains(msg, net.ErrClosed.Error()), strings.HasSuffix(msg, io.ErrUnexpectedEOF.Error()),
+		// Mailbox names imapserver cannot decode (it answers NO
+		// [SERVERBUG]): client input, not our fault.
+		strings.HasSuffix(msg, "utf7: invalid UTF-7"), strings.HasSuffix(msg, "invalid UTF-8"):
 		// The client went away or stalled: routine.
 		log.Debug("imapserver: " + msg)
 	default:

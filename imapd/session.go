@@ -114,13 +114,20 @@ func (s *session) Login(username, password string) error {
 	if s.acct != nil {
 		return &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "Already logged in"}
 	}
-	acct, err := s.srv.opts.Auth.Login(s.ctx, s.c.remote, username, password)
+	ctx, cancel := context.WithDeadline(s.ctx, s.c.loginBy) // throttle waits end with LoginTimeout
+	defer cancel()
+	acct, err := s.srv.opts.Auth.Login(ctx, s.c.remote, username, password)
 	if err != nil {
 		reply, known := loginReply(err)
 		if !known {
 			s.log.Error("login failed", "err", err)
 		}
 		return reply
+	}
+	if !s.srv.admitUser(s.c, acct.User().Name) {
+		s.log.Info("login refused: too many connections for this user from this address",
+			"user", acct.User().Name, "limit", s.srv.opts.MaxConnsPerUserIP)
+		return errUserIPLimit
 	}
 	s.acct = acct
 	s.authed.Store(true)

@@ -1,6 +1,7 @@
 package pop3d
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 
@@ -147,7 +148,13 @@ func (c *conn) authenticate(user, pass string) (Maildrop, error) {
 	if !tlsActive(c.nc) {
 		return nil, errTLSRequired
 	}
-	drop, err := c.srv.opts.Auth.Authenticate(c.ctx, c.remote, user, pass)
+	// The attempt may wait out throttle delays, but not past LoginTimeout;
+	// Shutdown may end the wait too (inAuth).
+	ctx, cancel := context.WithDeadline(c.ctx, c.loginBy)
+	defer cancel()
+	c.setInAuth(true)
+	drop, err := c.srv.opts.Auth.Authenticate(ctx, c.remote, user, pass)
+	c.setInAuth(false)
 	if err == nil && drop == nil {
 		err = errors.New("authenticator returned no maildrop")
 	}
@@ -159,6 +166,12 @@ func (c *conn) authenticate(user, pass string) (Maildrop, error) {
 		return nil, err
 	}
 	return drop, nil
+}
+
+func (c *conn) setInAuth(v bool) {
+	c.mu.Lock()
+	c.inAuth = v
+	c.mu.Unlock()
 }
 
 // enterTransaction takes the maildrop lock and the snapshot (RFC 1939 §4:

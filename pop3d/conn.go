@@ -64,6 +64,7 @@ type conn struct {
 
 	mu     sync.Mutex
 	idle   bool // waiting for a command; Shutdown may close the connection
+	inAuth bool // in the Authenticator, maybe waiting out a throttle delay
 	killed bool
 }
 
@@ -350,8 +351,9 @@ func (c *conn) leaveIdle() bool {
 func (c *conn) closeIfIdle() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.idle && !c.killed {
+	if (c.idle || c.inAuth) && !c.killed {
 		c.killed = true
+		c.cancel() // ends a throttle delay; nothing to lose before login
 		c.raw.Close()
 	}
 }

@@ -64,7 +64,7 @@ type Options struct {
 	// LoginTimeout bounds the whole AUTHORIZATION state from connect to a
 	// successful login, so CAPA every minute cannot hold a connection
 	// forever. The client gets "-ERR" and the connection is closed.
-	// Zero: 5m.
+	// Zero: 60s.
 	LoginTimeout time.Duration
 	// IdleTimeout bounds each read after login. Zero: 10m (RFC 1939 §3
 	// asks for at least 10 minutes).
@@ -124,7 +124,7 @@ func New(opts Options) (*Server, error) {
 	setDefault(&opts.PreAuthTimeout, 60*time.Second)
 	setDefault(&opts.IdleTimeout, 10*time.Minute)
 	setDefault(&opts.HandshakeTimeout, 15*time.Second)
-	setDefault(&opts.LoginTimeout, 5*time.Minute)
+	setDefault(&opts.LoginTimeout, 60*time.Second)
 	setDefault(&opts.MaxErrors, 10)
 	setDefault(&opts.PreAuthMaxErrors, 3)
 	setDefault(&opts.MaxConns, 1000)

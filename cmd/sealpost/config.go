@@ -47,6 +47,19 @@ type Config struct {
 
 	Limits struct {
 		MaxMessageSize Size `toml:"max_message_size"`
+		// Connection caps, each applied to IMAP and to POP3 separately.
+		MaxConnections          int `toml:"max_connections"`
+		MaxConnectionsPerIP     int `toml:"max_connections_per_ip"`
+		MaxConnectionsPerUserIP int `toml:"max_connections_per_user_ip"` // IMAP, checked at login
+		// LoginTimeout: a connection not logged in this long after it
+		// opened is closed (IMAP and POP3, TLS handshake included).
+		LoginTimeout        Duration `toml:"login_timeout"`
+		TLSHandshakeTimeout Duration `toml:"tls_handshake_timeout"`
+		// Failed-login throttling (mailstore/auth.ThrottleOptions).
+		LoginDelay      Duration `toml:"login_delay"`
+		LoginMaxDelay   Duration `toml:"login_max_delay"`
+		LoginBlockAfter int      `toml:"login_block_after"`
+		LoginBlockTime  Duration `toml:"login_block_time"`
 	} `toml:"limits"`
 
 	// HTTP serves the Thunderbird autoconfig file (httpd.go).
@@ -74,6 +87,15 @@ func defaultConfig() *Config {
 	c.POP3.TLSListen = "127.0.0.1:1995"
 	c.LMTP.RecipientDelimiter = "+"
 	c.Limits.MaxMessageSize = 64 << 20
+	c.Limits.MaxConnections = 2000
+	c.Limits.MaxConnectionsPerIP = 100
+	c.Limits.MaxConnectionsPerUserIP = 20
+	c.Limits.LoginTimeout = Duration(time.Minute)
+	c.Limits.TLSHandshakeTimeout = Duration(15 * time.Second)
+	c.Limits.LoginDelay = Duration(time.Second)
+	c.Limits.LoginMaxDelay = Duration(15 * time.Second)
+	c.Limits.LoginBlockAfter = 50
+	c.Limits.LoginBlockTime = Duration(15 * time.Minute)
 	return c
 }
 
@@ -188,6 +210,9 @@ func (c *Config) validate() error {
 	if c.Limits.MaxMessageSize <= 0 {
 		return badKey("limits.max_message_size", "must be positive")
 	}
+	if err := c.validateLimits(); err != nil {
+		return err
+	}
 	return c.validateHTTP()
 }
 
@@ -201,6 +226,45 @@ func checkDelimiters(d string) error {
 		if r <= ' ' || r >= 0x7f || r == '@' || r == '"' || r == '\\' {
 			return fmt.Errorf("%q: %q cannot separate an address extension", d, r)
 		}
+	}
+	return nil
+}
+
+func (c *Config) validateLimits() error {
+	l := &c.Limits
+	for _, v := range []struct {
+		key string
+		n   int
+	}{
+		{"max_connections", l.MaxConnections}, {"max_connections_per_ip", l.MaxConnectionsPerIP},
+		{"max_connections_per_user_ip", l.MaxConnectionsPerUserIP}, {"login_block_after", l.LoginBlockAfter},
+	} {
+		if v.n <= 0 {
+			return badKey("limits."+v.key, "must be positive, got %d", v.n)
+		}
+	}
+	for _, v := range []struct {
+		key string
+		d   Duration
+	}{
+		{"login_timeout", l.LoginTimeout}, {"tls_handshake_timeout", l.TLSHandshakeTimeout},
+		{"login_delay", l.LoginDelay}, {"login_max_delay", l.LoginMaxDelay}, {"login_block_time", l.LoginBlockTime},
+	} {
+		if v.d <= 0 {
+			return badKey("limits."+v.key, "must be positive")
+		}
+	}
+	switch {
+	case l.MaxConnectionsPerIP > l.MaxConnections:
+		return badKey("limits.max_connections_per_ip", "%d exceeds max_connections (%d)", l.MaxConnectionsPerIP, l.MaxConnections)
+	case l.MaxConnectionsPerUserIP > l.MaxConnectionsPerIP:
+		return badKey("limits.max_connections_per_user_ip", "%d exceeds max_connections_per_ip (%d)", l.MaxConnectionsPerUserIP, l.MaxConnectionsPerIP)
+	case l.LoginMaxDelay < l.LoginDelay:
+		return badKey("limits.login_max_delay", "%s is shorter than login_delay (%s)",
+			time.Duration(l.LoginMaxDelay), time.Duration(l.LoginDelay))
+	case l.TLSHandshakeTimeout > l.LoginTimeout:
+		return badKey("limits.tls_handshake_timeout", "%s exceeds login_timeout (%s)",
+			time.Duration(l.TLSHandshakeTimeout), time.Duration(l.LoginTimeout))
 	}
 	return nil
 }

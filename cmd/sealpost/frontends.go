@@ -9,6 +9,7 @@ import (
 	"sealpost/cmd/sealpost/metrics"
 	"sealpost/imapd"
 	"sealpost/mailstore"
+	"sealpost/mailstore/auth"
 	"sealpost/mailstore/login"
 	"sealpost/pop3d"
 )
@@ -17,13 +18,24 @@ import (
 // listeners. Both share one login path, so throttling spans protocols.
 func startFrontends(cfg *Config, st *mailstore.Store, tc *tls.Config, m *metrics.Metrics, log *slog.Logger,
 	bind func(name, network, addr string, serve func(net.Listener) error) error) ([]server, error) {
-	la := login.New(login.Options{Store: st, Domains: cfg.Domains, Logger: log.With("component", "login")})
+	lim := &cfg.Limits
+	la := login.New(login.Options{
+		Store: st, Domains: cfg.Domains, Logger: log.With("component", "login"),
+		Throttle: auth.NewThrottle(auth.ThrottleOptions{
+			BaseDelay: time.Duration(lim.LoginDelay), MaxDelay: time.Duration(lim.LoginMaxDelay),
+			IPLimit: lim.LoginBlockAfter, Window: time.Duration(lim.LoginBlockTime),
+		}),
+	})
 	var servers []server
 	if cfg.IMAP.Listen != "" || cfg.IMAP.TLSListen != "" {
 		im, err := imapd.New(imapd.Options{
 			Auth: withLoginMetrics(la, m, "imap"), TLSConfig: tc, Logger: log, Metrics: frontendMetrics(m, "imap"),
 			IdleKeepalive: time.Duration(cfg.IMAP.IdleKeepalive),
 			AppendLimit:   int64(cfg.Limits.MaxMessageSize),
+			MaxConns:      lim.MaxConnections, MaxConnsPerIP: lim.MaxConnectionsPerIP,
+			MaxConnsPerUserIP: lim.MaxConnectionsPerUserIP,
+			LoginTimeout:      time.Duration(lim.LoginTimeout),
+			HandshakeTimeout:  time.Duration(lim.TLSHandshakeTimeout),
 		})
 		if err != nil {
 			return nil, err
@@ -40,6 +52,11 @@ func startFrontends(cfg *Config, st *mailstore.Store, tc *tls.Config, m *metrics
 		pp, err := pop3d.New(pop3d.Options{
 			Auth: pop3Auth{login: withLoginMetrics(la, m, "pop3")}, TLSConfig: tc, Logger: log, Hostname: cfg.Hostname,
 			Metrics: frontendMetrics(m, "pop3"),
+			// One session per user at a time (the maildrop lock), so
+			// POP3 needs no per-user cap.
+			MaxConns: lim.MaxConnections, MaxConnsPerIP: lim.MaxConnectionsPerIP,
+			LoginTimeout:     time.Duration(lim.LoginTimeout),
+			HandshakeTimeout: time.Duration(lim.TLSHandshakeTimeout),
 		})
 		if err != nil {
 			return nil, err

@@ -33,11 +33,18 @@ type Options struct {
 	// Sleep waits out a throttle delay; nil: a timer honouring ctx. Tests
 	// may replace it to observe delays.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// SourceConcurrency is how many attempts from one source address (an
+	// IPv6 /64) are checked at once; more wait their turn, so parallel
+	// connections do not multiply an attacker's rate, and one source never
+	// holds all the hashing slots that other users' logins need. Zero: 1
+	// (a mail client opening five connections waits five hash checks).
+	SourceConcurrency int
 }
 
 // Authenticator logs users in.
 type Authenticator struct {
 	opts     Options
+	gate     *sourceGate
 	attempts atomic.Int64
 }
 
@@ -52,7 +59,10 @@ func New(opts Options) *Authenticator {
 	if opts.Sleep == nil {
 		opts.Sleep = sleepCtx
 	}
-	return &Authenticator{opts: opts}
+	if opts.SourceConcurrency <= 0 {
+		opts.SourceConcurrency = 1
+	}
+	return &Authenticator{opts: opts, gate: newSourceGate(opts.SourceConcurrency)}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
@@ -71,7 +81,8 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 func (a *Authenticator) Attempts() int64 { return a.attempts.Load() }
 
 // Login verifies username and password and returns the user's account.
-// Failures are mailstore.ErrAuthFailed or ErrThrottled.
+// Failures are mailstore.ErrAuthFailed or ErrThrottled (also when ctx ends
+// while the attempt waits its turn or its throttle delay).
 func (a *Authenticator) Login(ctx context.Context, remote netip.Addr, username, password string) (*mailstore.Account, error) {
 	a.attempts.Add(1)
 	user := a.userName(username)
@@ -80,26 +91,33 @@ func (a *Authenticator) Login(ctx context.Context, remote netip.Addr, username, 
 	// the integration tests assert from it that no plaintext connection
 	// ever reaches this point. Never the password.
 	log.Debug("login attempt")
-	delay, refuse := a.opts.Throttle.Check(remote, user, time.Now())
-	if refuse {
-		log.Warn("login refused: throttled")
-		return nil, ErrThrottled
+	release, err := a.gate.acquire(ctx, remote)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrThrottled, err)
 	}
+	defer release()
+	delay, refuse := a.opts.Throttle.Check(remote, user, time.Now())
 	if delay > 0 {
+		// Also before a refusal: holding the source's slot while waiting
+		// slows a hammering client down at no cost to us.
 		if err := a.opts.Sleep(ctx, delay); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: %w", ErrThrottled, err)
 		}
+	}
+	if refuse {
+		log.Warn("login refused: throttled", "delay", delay)
+		return nil, ErrThrottled
 	}
 	if user == "" {
 		auth.DummyVerify(password)
 		a.opts.Throttle.Failure(remote, username, time.Now())
-		log.Info("login failed")
+		log.Info("login failed", "delay", delay)
 		return nil, mailstore.ErrAuthFailed
 	}
 	u, err := a.opts.Store.Authenticate(ctx, user, password)
 	if err != nil {
 		a.opts.Throttle.Failure(remote, user, time.Now())
-		log.Info("login failed")
+		log.Info("login failed", "delay", delay)
 		return nil, mailstore.ErrAuthFailed
 	}
 	a.opts.Throttle.Success(remote, user, time.Now())
@@ -107,7 +125,7 @@ func (a *Authenticator) Login(ctx context.Context, remote netip.Addr, username, 
 	if err != nil {
 		return nil, fmt.Errorf("login %s: %w", u.Name, err)
 	}
-	log.Info("login")
+	log.Info("login", "delay", delay)
 	return acct, nil
 }
 
