@@ -147,9 +147,11 @@ func connsRun(ctx context.Context, b *bench, t *target) error {
 	// Warm up: a few connections first, so that one-time costs (Dovecot's
 	// first auth and imap processes, Sealpost's TLS and session pools) are
 	// part of the idle level and not charged to the connections.
+	warm := 0
 	for i := range min(o.connsPar, o.conns) {
 		if c, err := openIdle(ctx, t, i, users[i%len(users)], o.connsMode); err == nil {
 			defer c.Close()
+			warm++
 		}
 	}
 	settle(ctx, b, t, "idle", o.settle)
@@ -242,8 +244,8 @@ func connsRun(ctx context.Context, b *bench, t *target) error {
 		b.res.note("conns on %s: %d server processes idle, %d with the connections", t.name, procs0, procs1)
 	}
 	if first != nil {
-		b.res.note("conns on %s: %d of %d connections opened, %d failed (gave up after %d); first error: %v",
-			t.name, n, o.conns, failures.Load(), maxFail, first)
+		b.res.note("conns on %s: %d of %d connections opened (plus %d warm-up ones held throughout), %d failed (gave up after %d); first error: %v",
+			t.name, n, o.conns, warm, failures.Load(), maxFail, first)
 	}
 	if n == 0 {
 		return fmt.Errorf("%s: no connection opened: %v", t.name, first)
