@@ -27,12 +27,7 @@ func newBlobName() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (a *Account) blobPath(name string) string {
-	if len(name) < 3 {
-		return filepath.Join(a.dir, "blobs", "_", name)
-	}
-	return filepath.Join(a.dir, "blobs", name[:2], name)
-}
+func (a *Account) blobPath(name string) string { return filepath.Join(a.dir, blobRel(name)) }
 
 // Open returns a message's body for reading. The file stays readable even
 // if the message is expunged while it is open. A message already expunged
@@ -229,7 +224,11 @@ func (a *Account) cleanOrphans() error {
 		})
 	})
 	if err != nil {
-		return err
+		// A damaged record hides which body it owns: remove nothing, but
+		// let the account open (its other mail stays readable).
+		a.store.log.Error("not removing orphaned message files: the account has damaged records; run sealpost check",
+			"user", a.user.Name, "err", err)
+		return nil
 	}
 	var orphans []string
 	err = filepath.WalkDir(filepath.Join(a.dir, "blobs"), func(p string, d fs.DirEntry, err error) error {

@@ -111,11 +111,17 @@ func makeStoreDirs(dir string) error {
 // removed when the account is first opened (see cleanOrphans).
 func (s *Store) sweep() error {
 	live := map[string]bool{}
+	damaged := false
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bktUsers).ForEach(func(k, v []byte) error {
 			var rec userRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("user %s: %w", k, err)
+				// One damaged record must not keep every other user
+				// out, but its directory cannot be told from a deleted
+				// user's: remove no user directory this time.
+				s.log.Error("damaged user record; run sealpost check", "user", string(k), "err", err)
+				damaged = true
+				return nil
 			}
 			live[fmt.Sprint(uint64(rec.ID))] = true
 			return nil
@@ -131,7 +137,7 @@ func (s *Store) sweep() error {
 	}
 	for _, e := range ents {
 		p := filepath.Join(users, e.Name())
-		if !live[e.Name()] {
+		if !live[e.Name()] && !damaged {
 			s.log.Info("removing the files of a deleted user", "dir", p)
 			if err := os.RemoveAll(p); err != nil {
 				return err
