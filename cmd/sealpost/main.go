@@ -17,6 +17,7 @@ Usage:
   sealpost user del NAME                                       delete a user and their mail
   sealpost user list                                           list users
   sealpost deliver -d USER [-f SENDER]                         deliver stdin (for Postfix)
+  sealpost check [--repair] [--data DIR]                       verify the store (server stopped)
   sealpost version
 
 Run "sealpost COMMAND --help" for a command's flags and examples.
@@ -41,6 +42,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdUser(args[1:], stdin, stdout, stderr)
 	case "deliver":
 		return cmdDeliver(args[1:], stdin, stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "sealpost", version)
 		return 0
