@@ -194,11 +194,11 @@ func (a *Account) write(fn func(*wtx) error) error {
 	// wait for a committer that is gone.
 	select {
 	case err := <-op.done:
-		return err
+		return noSpace(err)
 	case <-a.stopped:
 		select {
 		case err := <-op.done:
-			return err
+			return noSpace(err)
 		default:
 			return ErrClosed
 		}
@@ -241,6 +241,9 @@ func (a *Account) committer() {
 // fails, the transaction is rolled back and each write runs on its own.
 func (a *Account) runBatch(batch []*writeOp) {
 	err := a.db.Update(func(tx *bolt.Tx) error {
+		if err := a.store.opts.Faults.commit(); err != nil {
+			return err
+		}
 		for _, op := range batch {
 			op.w = &wtx{tx: tx, a: a}
 			op.err = nil

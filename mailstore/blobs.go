@@ -86,23 +86,27 @@ func (a *Account) writeBlob(r io.Reader, limit int64) (*newBlob, error) {
 	}
 	if err != nil {
 		if !errors.Is(err, ErrTooBig) {
-			err = fmt.Errorf("write message: %w", err)
+			err = noSpace(fmt.Errorf("write message: %w", err))
 		}
 		return fail(err)
 	}
 	if err := bw.Flush(); err != nil {
-		return fail(fmt.Errorf("write message: %w", err))
+		return fail(noSpace(fmt.Errorf("write message: %w", err)))
 	}
-	if err := f.Sync(); err != nil {
-		return fail(fmt.Errorf("write message: fsync: %w", err))
+	err = a.store.opts.Faults.body()
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		return fail(noSpace(fmt.Errorf("write message: fsync: %w", err)))
 	}
 	if err := f.Close(); err != nil {
-		return fail(fmt.Errorf("write message: %w", err))
+		return fail(noSpace(fmt.Errorf("write message: %w", err)))
 	}
 	name := newBlobName()
 	if err := a.placeBlob(name, func(dst string) error { return os.Rename(tmp, dst) }); err != nil {
 		os.Remove(tmp)
-		return nil, err
+		return nil, noSpace(err)
 	}
 	return &newBlob{name: name, size: cw.n, meta: meta}, nil
 }
@@ -138,12 +142,15 @@ func syncDir(dir string) error {
 func (a *Account) linkBlob(src string) (string, error) {
 	name := newBlobName()
 	err := a.placeBlob(name, func(dst string) error {
+		if err := a.store.opts.Faults.body(); err != nil {
+			return err
+		}
 		if err := os.Link(a.blobPath(src), dst); err == nil {
 			return nil
 		}
 		return copyFile(a.blobPath(src), dst)
 	})
-	return name, err
+	return name, noSpace(err)
 }
 
 func copyFile(src, dst string) error {

@@ -26,6 +26,8 @@ type Options struct {
 	// LockTimeout is how long Open waits for another process to release
 	// the bbolt files; zero means 1 s. (Zero in bbolt would wait forever.)
 	LockTimeout time.Duration
+	// Faults injects write errors (tests only; nil in production).
+	Faults *Faults
 }
 
 // Store is an open message store. It is safe for concurrent use.
@@ -236,7 +238,7 @@ func (s *Store) account(u User) (*Account, error) {
 	}
 	a, err := openAccount(s, u)
 	if err != nil {
-		return nil, fmt.Errorf("open account %s: %w", u.Name, err)
+		return nil, noSpace(fmt.Errorf("open account %s: %w", u.Name, err))
 	}
 	s.accounts[u.ID] = a
 	return a, nil
