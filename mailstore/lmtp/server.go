@@ -225,10 +225,13 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	sp := &spool{dir: ss.s.opts.SpoolDir}
 	defer sp.close()
 	if _, err := io.Copy(sp, r); err != nil {
-		if !errors.Is(err, smtp.ErrDataTooLarge) {
+		reply := toSMTP(err)
+		if reply == errNoSpace {
+			ss.log.Error("spool message", "err", err)
+		} else if !errors.Is(err, smtp.ErrDataTooLarge) {
 			ss.log.Warn("read message", "err", err)
 		}
-		return toSMTP(err)
+		return reply
 	}
 	if sp.size > ss.s.opts.MaxMessageSize {
 		return errTooBig
@@ -245,7 +248,7 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			// (a store limit below ours), not the sender's: do not bounce.
 			ss.log.Error("store refused a message of an accepted size", "user", rc.user, "size", sp.size, "err", err)
 			reply = errTemp
-		} else if reply == errTemp {
+		} else if reply == errTemp || reply == errNoSpace {
 			ss.log.Error("deliver", "user", rc.user, "err", err)
 		} else {
 			ss.log.Info("deliver", "user", rc.user, "size", sp.size, "result", replyCode(reply), "dur", time.Since(start))
