@@ -48,6 +48,7 @@ type envConfig struct {
 	MaxConns      int
 	MaxConnsPerIP int
 	MaxMessage    int64 // store limit; zero: 64 MiB
+	Faults        *mailstore.Faults
 	Logger        *slog.Logger
 	// RealAuth logs in through mailstore/login with argon2id hashes, as
 	// production does. Otherwise users get a cheap imported hash and a
@@ -92,7 +93,7 @@ var cheapHash = sync.OnceValue(func() string {
 
 func newEnv(t testing.TB, cfg envConfig) *testEnv {
 	t.Helper()
-	st, err := mailstore.Open(t.TempDir(), mailstore.Options{MaxMessageSize: cfg.MaxMessage})
+	st, err := mailstore.Open(t.TempDir(), mailstore.Options{MaxMessageSize: cfg.MaxMessage, Faults: cfg.Faults})
 	if err != nil {
 		t.Fatal(err)
 	}
