@@ -277,7 +277,9 @@ func (c *checker) account(u User) error {
 	}
 	a := &acctCheck{c: c, u: u, dir: dir, refs: map[string]bool{}, byName: map[string]bool{}}
 	dbPath := filepath.Join(dir, "mail.db")
-	if _, err := os.Stat(dbPath); errors.Is(err, fs.ErrNotExist) {
+	// Empty: a crash between creating the file and bbolt's first write;
+	// the server initialises it when the account is next opened.
+	if fi, err := os.Stat(dbPath); errors.Is(err, fs.ErrNotExist) || err == nil && fi.Size() == 0 {
 		c.rep.Notes = append(c.rep.Notes, fmt.Sprintf("%s: no mail.db yet (created when the account is first used)", u.Name))
 		a.unsure = true // any body file would belong to records we cannot see
 		return a.blobs()

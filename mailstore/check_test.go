@@ -358,4 +358,19 @@ func TestCheckUserWithoutFiles(t *testing.T) {
 	if len(rep.Problems) != 0 || len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "cat") {
 		t.Fatalf("problems %v, notes %v", rep.Problems, rep.Notes)
 	}
+	// Nor is an empty mail.db (a crash before bbolt's first write).
+	os.MkdirAll(filepath.Join(f.dir, "users", "3"), 0o700)
+	os.WriteFile(filepath.Join(f.dir, "users", "3", "mail.db"), nil, 0o600)
+	rep = runCheck(t, f.dir, false)
+	if len(rep.Problems) != 0 || len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "cat: no mail.db yet") {
+		t.Fatalf("empty mail.db: problems %v, notes %v", rep.Problems, rep.Notes)
+	}
+	s, err := Open(f.dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Account(ctx, "cat"); err != nil {
+		t.Fatalf("open the account with an empty mail.db: %v", err)
+	}
 }
