@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -91,6 +92,14 @@ func parseConfig(doc string) (*Config, error) {
 		k := und[0]
 		return nil, fmt.Errorf("line %d: %s: unknown key", lines.lineOf(k), k)
 	}
+	// TOML keys are case-sensitive, but toml.Decode also fills a field
+	// from a key that differs only in case ("Data_Dir"): refuse those.
+	known := configKeys(reflect.TypeFor[Config](), "", map[string]bool{})
+	for _, k := range md.Keys() {
+		if !known[k.String()] {
+			return nil, fmt.Errorf("line %d: %s: unknown key (keys are case-sensitive)", lines.lineOf(k), k)
+		}
+	}
 	if err := c.validate(); err != nil {
 		var ce *configError
 		if errors.As(err, &ce) {
@@ -101,6 +110,21 @@ func parseConfig(doc string) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// configKeys lists the dotted keys a struct type accepts, from its toml tags.
+func configKeys(t reflect.Type, prefix string, into map[string]bool) map[string]bool {
+	for f := range t.Fields() {
+		name := strings.Split(f.Tag.Get("toml"), ",")[0]
+		if name == "" || name == "-" {
+			continue
+		}
+		into[prefix+name] = true
+		if f.Type.Kind() == reflect.Struct {
+			configKeys(f.Type, prefix+name+".", into)
+		}
+	}
+	return into
 }
 
 // badType matches BurntSushi/toml's type mismatch errors, which are not
