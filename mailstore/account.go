@@ -197,11 +197,11 @@ func (a *Account) write(fn func(*wtx) error) error {
 	// wait for a committer that is gone.
 	select {
 	case err := <-op.done:
-		return err
+		return noSpace(err)
 	case <-a.stopped:
 		select {
 		case err := <-op.done:
-			return err
+			return noSpace(err)
 		default:
 			return ErrClosed
 		}
@@ -245,6 +245,9 @@ func (a *Account) committer() {
 func (a *Account) runBatch(batch []*writeOp) {
 	start := time.Now()
 	err := a.db.Update(func(tx *bolt.Tx) error {
+		if err := a.store.opts.Faults.commit(); err != nil {
+			return err
+		}
 		for _, op := range batch {
 			op.w = &wtx{tx: tx, a: a}
 			op.err = nil
