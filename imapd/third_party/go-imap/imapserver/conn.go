@@ -530,7 +530,7 @@ func (c *Conn) poll(cmd string) error {
 		allowExpunge = false
 	}
 
-	w := &UpdateWriter{conn: c, allowExpunge: allowExpunge}
+	w := &UpdateWriter{conn: c, allowExpunge: allowExpunge, batch: true}
 	return c.session.Poll(w, allowExpunge)
 }
 
@@ -627,6 +627,9 @@ func newClientBugError(text string) error {
 type UpdateWriter struct {
 	conn         *Conn
 	allowExpunge bool
+	// batch: written before a tagged reply (Poll), which flushes them;
+	// IDLE's updates are flushed one by one (Sealpost patch).
+	batch bool
 }
 
 // WriteExpunge writes an EXPUNGE response.
@@ -634,7 +637,7 @@ func (w *UpdateWriter) WriteExpunge(seqNum uint32) error {
 	if !w.allowExpunge {
 		return fmt.Errorf("imapserver: EXPUNGE updates are not allowed in this context")
 	}
-	return w.conn.writeExpunge(seqNum)
+	return w.conn.writeExpunge(seqNum, w.batch)
 }
 
 // WriteNumMessages writes an EXISTS response.
@@ -657,7 +660,7 @@ func (w *UpdateWriter) WriteMailboxFlags(flags []imap.Flag) error {
 
 // WriteMessageFlags writes a FETCH response with FLAGS.
 func (w *UpdateWriter) WriteMessageFlags(seqNum uint32, uid imap.UID, flags []imap.Flag) error {
-	fetchWriter := &FetchWriter{conn: w.conn}
+	fetchWriter := &FetchWriter{conn: w.conn, batch: w.batch}
 	respWriter := fetchWriter.CreateMessage(seqNum)
 	if uid != 0 {
 		respWriter.WriteUID(uid)
