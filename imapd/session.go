@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -259,25 +260,19 @@ func (s *session) Select(name string, opts *imap.SelectOptions) (*imap.SelectDat
 	return data, nil
 }
 
-var errStop = errors.New("stop")
-
+// firstUnseen is the sequence number of the first unseen message of the
+// snapshot, 0 if none. The store looks it up in a second transaction; a
+// message that arrived in between is not the client's yet and counts as
+// none.
 func firstUnseen(ctx context.Context, acct *mailstore.Account, id mailstore.MailboxID, uids []mailstore.UID) (uint32, error) {
-	var seq uint32
-	i := 0
-	err := acct.Fetch(ctx, id, nil, mailstore.FetchWant{}, func(m *mailstore.MessageMeta) error {
-		for i < len(uids) && uids[i] < m.UID {
-			i++
-		}
-		if i < len(uids) && uids[i] == m.UID && !m.HasFlag(mailstore.FlagSeen) {
-			seq = uint32(i + 1)
-			return errStop
-		}
-		return nil
-	})
-	if errors.Is(err, errStop) {
-		err = nil
+	uid, ok, err := acct.FirstUnseen(ctx, id)
+	if err != nil || !ok {
+		return 0, err
 	}
-	return seq, err
+	if i, found := slices.BinarySearch(uids, uid); found {
+		return uint32(i + 1), nil
+	}
+	return 0, nil
 }
 
 // Unselect leaves the selected mailbox (CLOSE has already expunged).
