@@ -357,10 +357,32 @@ func (a *Account) SetFlags(ctx context.Context, id MailboxID, uids []UID, op Fla
 			return err
 		}
 		var changed []Message
-		c := m.msgs().Cursor() // one cursor for all reads: Get makes one per call
+		// Read everything first, through one cursor moving forward, then
+		// write: a Put repositions the cursor, and Get makes a new one per
+		// call. Keys and values live in two arenas until the commit.
+		rd := newSeeker(m.msgs())
+		keys := make([]byte, 0, 4*len(uids))
+		var vals []byte
+		type put struct{ k, v []byte }
+		var puts []put
+		var first map[UID]int // for uids not strictly ascending: index in out
+		for i := 1; i < len(uids) && first == nil; i++ {
+			if uids[i] <= uids[i-1] {
+				first = map[UID]int{}
+			}
+		}
 		for _, uid := range uids {
-			k := uidKey(uid)
-			v := seekGet(c, k)
+			if first != nil {
+				if j, dup := first[uid]; dup {
+					// Applied already: as if again, nothing changes.
+					out = append(out, FlagResult{Message: out[j].Message})
+					continue
+				}
+			}
+			kn := len(keys)
+			keys = binary.BigEndian.AppendUint32(keys, uint32(uid))
+			k := keys[kn:len(keys):len(keys)]
+			v := rd.get(k)
 			if v == nil {
 				continue
 			}
@@ -383,15 +405,25 @@ func (a *Account) SetFlags(ctx context.Context, id MailboxID, uids []UID, op Fla
 				}
 				r.bits, r.keywords, r.modseq = nb, nk, w.nextModSeq()
 				m.info.HighestModSeq = r.modseq
-				if err := m.msgs().Put(k, r.encode()); err != nil {
-					return err
-				}
-				if changed == nil {
+				vn := len(vals)
+				vals = r.appendEncoded(vals)
+				if puts == nil {
+					puts = make([]put, 0, len(uids)-len(out))
 					changed = make([]Message, 0, len(uids)-len(out))
 				}
+				puts = append(puts, put{k, vals[vn:len(vals):len(vals)]})
 				changed = append(changed, r.message(uid))
 			}
+			if first != nil {
+				first[uid] = len(out)
+			}
 			out = append(out, FlagResult{Message: r.message(uid), Changed: changes})
+		}
+		msgs := m.msgs()
+		for _, p := range puts {
+			if err := msgs.Put(p.k, p.v); err != nil {
+				return err
+			}
 		}
 		if len(changed) > 0 {
 			w.emit(FlagsChanged{Mailbox: m.id, Messages: changed})

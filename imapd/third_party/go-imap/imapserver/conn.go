@@ -47,6 +47,10 @@ type Conn struct {
 	bw       *bufio.Writer
 	encMutex sync.Mutex
 
+	// writeDeadline is the write deadline last set (guarded by encMutex;
+	// Sealpost patch, see setBatchWriteTimeout).
+	writeDeadline time.Time
+
 	mutex   sync.Mutex
 	conn    net.Conn
 	enabled imap.CapSet
@@ -510,10 +514,24 @@ func (c *Conn) setReadTimeout(dur time.Duration) {
 
 func (c *Conn) setWriteTimeout(dur time.Duration) {
 	if dur > 0 {
-		c.conn.SetWriteDeadline(time.Now().Add(dur))
+		c.writeDeadline = time.Now().Add(dur)
 	} else {
-		c.conn.SetWriteDeadline(time.Time{})
+		c.writeDeadline = time.Time{}
 	}
+	c.conn.SetWriteDeadline(c.writeDeadline)
+}
+
+// setBatchWriteTimeout is setWriteTimeout(dur) for the untagged responses
+// of a batch (Sealpost patch): it leaves a deadline set less than a second
+// before alone, which spares two SetWriteDeadline calls (runtime timer
+// updates) per message of a large FETCH or STORE.
+func (c *Conn) setBatchWriteTimeout(dur time.Duration) {
+	d := time.Now().Add(dur)
+	if diff := d.Sub(c.writeDeadline); !c.writeDeadline.IsZero() && diff >= 0 && diff < time.Second {
+		return
+	}
+	c.writeDeadline = d
+	c.conn.SetWriteDeadline(d)
 }
 
 func (c *Conn) poll(cmd string) error {
@@ -536,10 +554,23 @@ func (c *Conn) poll(cmd string) error {
 
 type responseEncoder struct {
 	*imapwire.Encoder
-	conn *Conn
+	conn  *Conn
+	batch bool
+}
+
+// newBatchEncoder is newResponseEncoder for an untagged response ended
+// with EndLine: its write deadline is set lazily and stays set after end,
+// until the command's tagged reply (a plain responseEncoder) resets it
+// (Sealpost patch).
+func newBatchEncoder(conn *Conn) *responseEncoder {
+	return newEncoder(conn, true)
 }
 
 func newResponseEncoder(conn *Conn) *responseEncoder {
+	return newEncoder(conn, false)
+}
+
+func newEncoder(conn *Conn, batch bool) *responseEncoder {
 	conn.mutex.Lock()
 	quotedUTF8 := conn.enabled.Has(imap.CapIMAP4rev2) || conn.enabled.Has(imap.CapUTF8Accept)
 	conn.mutex.Unlock()
@@ -548,10 +579,15 @@ func newResponseEncoder(conn *Conn) *responseEncoder {
 	wireEnc.QuotedUTF8 = quotedUTF8
 
 	conn.encMutex.Lock() // released by responseEncoder.end
-	conn.setWriteTimeout(respWriteTimeout)
+	if batch {
+		conn.setBatchWriteTimeout(respWriteTimeout)
+	} else {
+		conn.setWriteTimeout(respWriteTimeout)
+	}
 	return &responseEncoder{
 		Encoder: wireEnc,
 		conn:    conn,
+		batch:   batch,
 	}
 }
 
@@ -560,7 +596,9 @@ func (enc *responseEncoder) end() {
 		panic("imapserver: responseEncoder.end called twice")
 	}
 	enc.Encoder = nil
-	enc.conn.setWriteTimeout(0)
+	if !enc.batch {
+		enc.conn.setWriteTimeout(0)
+	}
 	enc.conn.encMutex.Unlock()
 }
 

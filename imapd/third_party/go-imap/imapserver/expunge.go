@@ -31,7 +31,12 @@ func (c *Conn) expunge(uids *imap.UIDSet) error {
 // writeExpunge writes an EXPUNGE response; with batch, it is flushed
 // with the command's tagged reply (Sealpost patch, see Encoder.EndLine).
 func (c *Conn) writeExpunge(seqNum uint32, batch bool) error {
-	enc := newResponseEncoder(c)
+	var enc *responseEncoder
+	if batch {
+		enc = newBatchEncoder(c)
+	} else {
+		enc = newResponseEncoder(c)
+	}
 	defer enc.end()
 	enc.Atom("*").SP().Number(seqNum).SP().Atom("EXPUNGE")
 	if batch {

@@ -337,7 +337,12 @@ type FetchWriter struct {
 //
 // FetchResponseWriter.Close must be called.
 func (cmd *FetchWriter) CreateMessage(seqNum uint32) *FetchResponseWriter {
-	enc := newResponseEncoder(cmd.conn)
+	var enc *responseEncoder
+	if cmd.batch {
+		enc = newBatchEncoder(cmd.conn)
+	} else {
+		enc = newResponseEncoder(cmd.conn)
+	}
 	enc.Atom("*").SP().Number(seqNum).SP().Atom("FETCH").SP().Special('(')
 	return &FetchResponseWriter{enc: enc, options: cmd.options, batch: cmd.batch}
 }
