@@ -378,9 +378,11 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 // keepalive writes an untagged OK. imapserver has no way to write one
 // through its encoder (which serializes its writes), so it goes straight to
 // the connection, in one Write, which a *tls.Conn never interleaves with
-// another. Nothing else is written meanwhile: imapserver flushes after every
-// response and writes nothing during IDLE but our updates, which run on
-// this goroutine; our own BYEs take wmu; once stop is closed no keepalive
+// another. Nothing else is written meanwhile: nothing is left in
+// imapserver's buffer during IDLE (the replies a command batches are
+// flushed by its tagged reply, and IDLE's "+ idling" and updates are
+// flushed as written), it writes nothing during IDLE but our updates, which
+// run on this goroutine; our own BYEs take wmu; once stop is closed no keepalive
 // starts, and the commands that follow wait (waitIdle) for Idle to return.
 func (s *session) keepalive(stop <-chan struct{}) error {
 	s.wmu.Lock()
