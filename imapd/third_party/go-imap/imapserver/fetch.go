@@ -331,20 +331,38 @@ type FetchWriter struct {
 	// batch: the responses are part of a command's reply, flushed by its
 	// tagged status response (Sealpost patch; see Encoder.EndLine).
 	batch bool
+	// reuse holds what CreateMessage hands out in batch mode, reused from
+	// message to message: only one response is open at a time (it holds
+	// the connection's encoder lock until Close). Sealpost patch.
+	reuse *fetchReuse
+}
+
+type fetchReuse struct {
+	quotedUTF8 bool // the connection's setting when the command started
+	wire       imapwire.Encoder
+	enc        responseEncoder
+	rw         FetchResponseWriter
 }
 
 // CreateMessage writes a FETCH response for a message.
 //
 // FetchResponseWriter.Close must be called.
 func (cmd *FetchWriter) CreateMessage(seqNum uint32) *FetchResponseWriter {
-	var enc *responseEncoder
-	if cmd.batch {
-		enc = newBatchEncoder(cmd.conn)
-	} else {
-		enc = newResponseEncoder(cmd.conn)
+	if !cmd.batch {
+		enc := newResponseEncoder(cmd.conn)
+		enc.Atom("*").SP().Number(seqNum).SP().Atom("FETCH").SP().Special('(')
+		return &FetchResponseWriter{enc: enc, options: cmd.options}
 	}
-	enc.Atom("*").SP().Number(seqNum).SP().Atom("FETCH").SP().Special('(')
-	return &FetchResponseWriter{enc: enc, options: cmd.options, batch: cmd.batch}
+	r := cmd.reuse
+	if r == nil {
+		r = &fetchReuse{quotedUTF8: cmd.conn.quotedUTF8()}
+		cmd.reuse = r
+	}
+	r.enc.Encoder = &r.wire
+	r.enc.init(cmd.conn, true, r.quotedUTF8)
+	r.enc.Atom("*").SP().Number(seqNum).SP().Atom("FETCH").SP().Special('(')
+	r.rw = FetchResponseWriter{enc: &r.enc, options: cmd.options, batch: true}
+	return &r.rw
 }
 
 // FetchResponseWriter writes a single FETCH response for a message.

@@ -44,6 +44,12 @@ func NewEncoder(w *bufio.Writer, side ConnSide) *Encoder {
 	return &Encoder{w: w, side: side}
 }
 
+// Reset makes enc a new encoder writing to w, as NewEncoder does, without
+// allocating one (Sealpost patch).
+func (enc *Encoder) Reset(w *bufio.Writer, side ConnSide) {
+	*enc = Encoder{w: w, side: side}
+}
+
 func (enc *Encoder) setErr(err error) {
 	if enc.err == nil {
 		enc.err = err
