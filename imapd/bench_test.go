@@ -378,3 +378,19 @@ func BenchmarkStoreFlags(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStoreFlagsRaw: the STOREs of BenchmarkStoreFlags read by
+// countClient: the server's time, fsync'd commits included.
+func BenchmarkStoreFlagsRaw(b *testing.B) {
+	e := benchSetup(b, benchMessages)
+	rc := e.counter(b)
+	rc.cmd(b, "SELECT INBOX")
+	b.ResetTimer()
+	for b.Loop() {
+		for _, op := range []string{"+", "-"} {
+			if n := rc.cmd(b, "UID STORE 1:* "+op+`FLAGS (\Flagged)`); n != e.n {
+				b.Fatalf("%d responses, want %d", n, e.n)
+			}
+		}
+	}
+}

@@ -125,8 +125,8 @@ func runIMAP(ctx context.Context, b *bench) error {
 				return err
 			}
 			defer rc.Close()
-			if _, err := rc.run(ctx, "EXAMINE INBOX"); err != nil {
-				return fmt.Errorf("%s: EXAMINE: %w", t.name, err)
+			if _, err := rc.run(ctx, "SELECT INBOX"); err != nil {
+				return fmt.Errorf("%s: SELECT: %w", t.name, err)
 			}
 			counters[t] = rc
 		}
@@ -244,6 +244,22 @@ func imapPass(ctx context.Context, b *bench, t *target, c *imapclient.Client, rc
 			b.res.note("imap %s on %s: %d untagged FETCH replies for %d messages", op.name, t.name, k, n)
 		}
 		rec(op.name, "ms", false, ms(d))
+	}
+	// The STOREs again, read by the counting client.
+	for _, cmd := range []string{`UID STORE 1:* +FLAGS (\Flagged)`, `UID STORE 1:* -FLAGS (\Flagged)`} {
+		if _, err := rc.run(ctx, "NOOP"); err != nil {
+			return fmt.Errorf("NOOP (raw client): %w", err)
+		}
+		t0 = time.Now()
+		k, err := rc.run(ctx, cmd)
+		d := time.Since(t0)
+		if err != nil {
+			return fmt.Errorf("%s (raw client): %w", cmd, err)
+		}
+		if k != n {
+			b.res.note("imap %s (raw client) on %s: %d untagged replies for %d messages", cmd, t.name, k, n)
+		}
+		rec(cmd+", raw client", "ms", false, ms(d))
 	}
 	b.logf("imap %s %s: body FETCH %.1f MB/s", label, t.name, float64(bytes)/1e6/dBody.Seconds())
 	return nil
