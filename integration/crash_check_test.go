@@ -89,8 +89,12 @@ func TestCrashRepeatedCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	if out, code := s.Sealpost("", "check", "--data", s.Data); code != 3 || !strings.Contains(out, "in use by a running server") {
+	// While serving, the server checks itself; repairing needs it stopped.
+	if out, code := s.Sealpost("", "check", "--data", s.Data); code != 0 || !strings.Contains(out, "in the running server") {
 		t.Fatalf("check while serving: exit %d:\n%s", code, out)
+	}
+	if out, code := s.Sealpost("", "check", "--repair", "--data", s.Data); code != 3 || !strings.Contains(out, "stop it to repair") {
+		t.Fatalf("check --repair while serving: exit %d:\n%s", code, out)
 	}
 
 	m := &crashModel{sent: map[string]string{}, acked: map[string]bool{}, gone: map[string]bool{},

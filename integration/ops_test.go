@@ -289,7 +289,7 @@ func TestBackupRestoreUnderLoad(t *testing.T) {
 	out := mustSealpost(t, "backup", backup, "--data", s.Data)
 	finished := time.Now()
 	// The live store checks out under the same load.
-	if check := mustSealpost(t, "check", "--data", s.Data); !strings.Contains(check, ": consistent") {
+	if check := mustSealpost(t, "check", "--data", s.Data); !strings.Contains(check, "in the running server\nno problems found") {
 		t.Errorf("check under load: %s", check)
 	}
 	stop()

@@ -46,6 +46,8 @@ type Account struct {
 	popLocked bool
 
 	removals removalHold // postpones body removal while a backup or check reads (backup.go)
+
+	uids uidCache // UID lists of large mailboxes for Snapshot (mailbox.go)
 }
 
 // Per-account bbolt layout (schema.go in spirit; small enough to keep here).
