@@ -53,6 +53,30 @@ func Bodies(t testing.TB, c *imapclient.Client, mailbox string) map[imap.UID]str
 // returns each recipient's reply code (250 or the error code).
 func lmtpSend(t testing.TB, network, addr, from string, rcpts []string, body string) map[string]int {
 	t.Helper()
+	refused, accepted, err := lmtpTransaction(t, network, addr, from, rcpts, body)
+	codes := map[string]int{}
+	for r, e := range refused {
+		codes[r] = smtpCode(e)
+	}
+	for _, r := range accepted {
+		codes[r] = 250
+	}
+	if le, ok := err.(smtp.LMTPDataError); ok {
+		for r, e := range le {
+			codes[r] = e.Code
+		}
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return codes
+}
+
+// lmtpTransaction runs one LMTP transaction: it returns the recipients
+// refused at RCPT with their errors, those accepted, and the error of
+// the reply to DATA (smtp.LMTPDataError: per recipient; no DATA when none
+// was accepted). Any other failure fails the test.
+func lmtpTransaction(t testing.TB, network, addr, from string, rcpts []string, body string) (refused map[string]error, accepted []string, dataErr error) {
+	t.Helper()
 	conn, err := net.DialTimeout(network, addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -65,36 +89,24 @@ func lmtpSend(t testing.TB, network, addr, from string, rcpts []string, body str
 	if err := c.Mail(from, nil); err != nil {
 		t.Fatal(err)
 	}
-	codes := map[string]int{}
-	var accepted []string
+	refused = map[string]error{}
 	for _, r := range rcpts {
 		if err := c.Rcpt(r, nil); err != nil {
-			codes[r] = smtpCode(err)
+			refused[r] = err
 			continue
 		}
 		accepted = append(accepted, r)
 	}
 	if len(accepted) == 0 {
-		return codes
+		return refused, nil, nil
 	}
 	w, err := c.Data()
 	if err != nil {
 		t.Fatal(err)
 	}
 	io.WriteString(w, body)
-	resp, err := w.CloseWithLMTPResponse()
-	for _, r := range accepted {
-		codes[r] = 250
-	}
-	if le, ok := err.(smtp.LMTPDataError); ok {
-		for r, e := range le {
-			codes[r] = e.Code
-		}
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp
-	return codes
+	_, err = w.CloseWithLMTPResponse()
+	return refused, accepted, err
 }
 
 func smtpCode(err error) int {

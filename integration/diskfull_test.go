@@ -4,15 +4,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -73,32 +70,16 @@ func fillDisk(t *testing.T, dir string) string {
 // lmtpReply delivers body to ann and returns the reply to DATA (nil: 250).
 func lmtpReply(t *testing.T, network, addr, body string) *smtp.SMTPError {
 	t.Helper()
-	conn, err := net.DialTimeout(network, addr, 5*time.Second)
-	if err != nil {
+	const rcpt = "ann@example.com"
+	refused, _, err := lmtpTransaction(t, network, addr, "sender@example.org", []string{rcpt}, body)
+	if err := refused[rcpt]; err != nil {
 		t.Fatal(err)
 	}
-	c := smtp.NewClientLMTP(conn)
-	defer c.Close()
-	if err := c.Hello("test"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Mail("sender@example.org", nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Rcpt("ann@example.com", nil); err != nil {
-		t.Fatal(err)
-	}
-	w, err := c.Data()
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.WriteString(w, body)
-	_, err = w.CloseWithLMTPResponse()
 	var le smtp.LMTPDataError
 	var se *smtp.SMTPError
 	switch {
 	case errors.As(err, &le):
-		return le["ann@example.com"]
+		return le[rcpt]
 	case errors.As(err, &se):
 		return se
 	case err != nil:
@@ -223,7 +204,7 @@ func appendErr(t *testing.T, c *imapclient.Client, mailbox, body string) error {
 // popDeleteFirst deletes message 1 over POP3S and returns the reply to QUIT.
 func popDeleteFirst(t *testing.T, s *Server, tc *tls.Config) string {
 	t.Helper()
-	c := dialPOP3S(t, s.POP3S, tc)
+	c := dialWirePOP(t, s.POP3S, tc)
 	defer c.nc.Close()
 	c.login("ann", "ann-password")
 	c.expectOK("DELE 1")

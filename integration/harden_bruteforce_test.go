@@ -46,18 +46,18 @@ func dialGuesser(s *Server, kind, src string) (guesser, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &imapGuesser{rawIMAP: r, sasl: kind == "imap-authenticate-plain"}, nil
+		return &imapGuesser{wireIMAP: r, sasl: kind == "imap-authenticate-plain"}, nil
 	default:
-		p, err := dialRawPOP3(src, s.POP3S, tc)
+		p, err := dialPOP3(src, s.POP3S, tc)
 		if err != nil {
 			return nil, err
 		}
-		return &pop3Guesser{rawPOP3: p, sasl: kind == "pop3-auth-plain"}, nil
+		return &pop3Guesser{wirePOP: p, sasl: kind == "pop3-auth-plain"}, nil
 	}
 }
 
 type imapGuesser struct {
-	*rawIMAP
+	*wireIMAP
 	sasl       bool
 	sent, read int // tags
 }
@@ -80,7 +80,7 @@ func (g *imapGuesser) recv(timeout time.Duration) (guessResult, error) {
 	var err error
 	for {
 		var line string
-		if line, err = g.readLine(timeout); err != nil {
+		if line, err = g.readLineWithin(timeout); err != nil {
 			break
 		}
 		if rest, ok := strings.CutPrefix(line, tag); ok {
@@ -102,7 +102,7 @@ func (g *imapGuesser) recv(timeout time.Duration) (guessResult, error) {
 }
 
 type pop3Guesser struct {
-	*rawPOP3
+	*wirePOP
 	sasl bool
 }
 
@@ -117,12 +117,12 @@ func (g *pop3Guesser) send(user, pass string) error {
 }
 
 func (g *pop3Guesser) recv(timeout time.Duration) (guessResult, error) {
-	st, err := g.line(timeout)
+	st, err := g.readLine(timeout)
 	if err == nil && !g.sasl {
 		if !strings.HasPrefix(st, "+OK") {
 			return guessOther, fmt.Errorf("USER: %q", st)
 		}
-		st, err = g.line(timeout)
+		st, err = g.readLine(timeout)
 	}
 	switch {
 	case err != nil:

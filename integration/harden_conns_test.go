@@ -52,7 +52,7 @@ max_connections_per_user_ip = 2
 		if i%2 == 1 {
 			addr, conf = s.POP3S, tc
 		}
-		p, err := dialRawPOP3(src, addr, conf)
+		p, err := dialPOP3(src, addr, conf)
 		if err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ max_connections_per_user_ip = 2
 
 	// Per user and address: the third login of ann from one address is
 	// refused after her password was checked; from another address it works.
-	var clients []*rawIMAP
+	var clients []*wireIMAP
 	login := func(src string) (string, error) {
 		r, err := dialIMAP(src, s.IMAPS, tc)
 		if err != nil {

@@ -98,7 +98,7 @@ func imapString(s string) string {
 // probe runs every trick with name over a connection from connect (logged
 // in), reconnecting when the server drops it, and returns the transcript
 // and how often it reconnected.
-func probe(connect func() (*rawIMAP, error), name string) (out []string, lost int, err error) {
+func probe(connect func() (*wireIMAP, error), name string) (out []string, lost int, err error) {
 	c, err := connect()
 	if err != nil {
 		return nil, 0, err
@@ -200,7 +200,7 @@ func TestHardenIsolationIMAP(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for _, who := range probers {
-		connect := func() (*rawIMAP, error) {
+		connect := func() (*wireIMAP, error) {
 			r, err := dialIMAP(userIP, s.IMAPS, s.TLSConfig())
 			if err != nil {
 				return nil, err
@@ -337,7 +337,7 @@ func TestHardenIsolationPOP3(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				u := strings.NewReplacer("%s", name, "%S", strings.ToUpper(name), "%T", strings.ToUpper(name[:1])+name[1:]).Replace(v)
-				p, err := dialRawPOP3(fmt.Sprintf("127.0.1.%d", 1+2*vi+i), s.POP3S, s.TLSConfig())
+				p, err := dialPOP3(fmt.Sprintf("127.0.1.%d", 1+2*vi+i), s.POP3S, s.TLSConfig())
 				if err != nil {
 					t.Error(err)
 					return
@@ -345,12 +345,12 @@ func TestHardenIsolationPOP3(t *testing.T) {
 				defer p.Close()
 				var st string
 				if mech == "USER/PASS" {
-					st, err = p.cmd("USER " + u)
+					st, err = p.do("USER " + u)
 					if err == nil && strings.HasPrefix(st, "+OK") {
-						st, err = p.cmdTimeout("PASS "+pass, 30*time.Second)
+						st, err = p.doTimeout("PASS "+pass, 30*time.Second)
 					}
 				} else {
-					st, err = p.cmdTimeout("AUTH PLAIN "+saslPlain(u, pass), 30*time.Second)
+					st, err = p.doTimeout("AUTH PLAIN "+saslPlain(u, pass), 30*time.Second)
 				}
 				if err != nil {
 					t.Errorf("%s %q: %v", mech, u, err)
@@ -371,15 +371,15 @@ func TestHardenIsolationPOP3(t *testing.T) {
 	}
 	t.Logf("%d POP3 logins as variants of bob (and of a missing user) with ann's password: all refused, replies identical", tried)
 	// bob's message is still there and only bob sees it.
-	p, err := dialRawPOP3(userIP, s.POP3S, s.TLSConfig())
+	p, err := dialPOP3(userIP, s.POP3S, s.TLSConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if st, _ := p.cmd("USER bob"); !strings.HasPrefix(st, "+OK") {
+	if st, _ := p.do("USER bob"); !strings.HasPrefix(st, "+OK") {
 		t.Fatal(st)
 	}
-	if st, _ := p.cmd("PASS bob-pw"); !strings.HasPrefix(st, "+OK maildrop has 1 messages") {
+	if st, _ := p.do("PASS bob-pw"); !strings.HasPrefix(st, "+OK maildrop has 1 messages") {
 		t.Errorf("bob's maildrop: %q", st)
 	}
 }

@@ -38,13 +38,13 @@ func fullSession(t *testing.T, s *Server) {
 	if codes := lmtpSend(t, "unix", s.Socket, "x@example.org", []string{"ann@localhost"}, msg); codes["ann@localhost"] != 250 {
 		t.Fatalf("delivery: %v", codes)
 	}
-	imapOK := func(r *rawIMAP, cmd string) {
+	imapOK := func(r *wireIMAP, cmd string) {
 		t.Helper()
 		if _, st, err := r.do(cmd); err != nil || !strings.HasPrefix(st, "OK") {
 			t.Fatalf("%.60s: %q %v", cmd, st, err)
 		}
 	}
-	imapNO := func(r *rawIMAP, cmd string) {
+	imapNO := func(r *wireIMAP, cmd string) {
 		t.Helper()
 		if _, st, err := r.do(cmd); err != nil || strings.HasPrefix(st, "OK") {
 			t.Fatalf("%.60s: %q %v, want a refusal", cmd, st, err)
@@ -58,13 +58,13 @@ func fullSession(t *testing.T, s *Server) {
 	imapNO(r, "LOGIN ann "+secretPass)
 	imapNO(r, "AUTHENTICATE PLAIN "+saslPlain("ann", secretPass))
 	r.Close()
-	p, err := dialRawPOP3(userIP, s.POP3, nil)
+	p, err := dialPOP3(userIP, s.POP3, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd("USER ann")
-	p.cmd("PASS " + secretPass)
-	p.cmd("AUTH PLAIN " + saslPlain("ann", secretPass))
+	p.do("USER ann")
+	p.do("PASS " + secretPass)
+	p.do("AUTH PLAIN " + saslPlain("ann", secretPass))
 	p.Close()
 
 	// IMAP over TLS: wrong passwords, malformed lines with the password,
@@ -80,21 +80,20 @@ func fullSession(t *testing.T, s *Server) {
 	imapNO(r, "LOGIN ann ("+secretPass+")")         // a list, not a string
 	imapNO(r, "AUTHENTICATE PLAIN "+secretPass+"!") // not base64
 	r.Close()
-	for _, auth := range []func(r *rawIMAP){
-		func(r *rawIMAP) { imapOK(r, "LOGIN ann "+secretPass) },
-		func(r *rawIMAP) { imapOK(r, "AUTHENTICATE PLAIN "+saslPlain("ann", secretPass)) },
-		func(r *rawIMAP) {
+	for _, auth := range []func(r *wireIMAP){
+		func(r *wireIMAP) { imapOK(r, "LOGIN ann "+secretPass) },
+		func(r *wireIMAP) { imapOK(r, "AUTHENTICATE PLAIN "+saslPlain("ann", secretPass)) },
+		func(r *wireIMAP) {
 			// Without initial response, then SASL LOGIN: continuation lines.
-			r.tag++
-			tag := fmt.Sprintf("t%d", r.tag)
+			tag := r.nextTag()
 			fmt.Fprintf(r.nc, "%s AUTHENTICATE LOGIN\r\n", tag)
 			for _, resp := range []string{"ann", secretPass} {
-				if l, err := r.readLine(10e9); err != nil || !strings.HasPrefix(l, "+") {
+				if l, err := r.readLineWithin(10e9); err != nil || !strings.HasPrefix(l, "+") {
 					t.Fatalf("AUTHENTICATE LOGIN: %q %v", l, err)
 				}
 				fmt.Fprintf(r.nc, "%s\r\n", base64.StdEncoding.EncodeToString([]byte(resp)))
 			}
-			if l, err := r.readLine(10e9); err != nil || !strings.HasPrefix(l, tag+" OK") {
+			if l, err := r.readLineWithin(10e9); err != nil || !strings.HasPrefix(l, tag+" OK") {
 				t.Fatalf("AUTHENTICATE LOGIN: %q %v", l, err)
 			}
 		},
@@ -125,18 +124,18 @@ func fullSession(t *testing.T, s *Server) {
 	// POP3 over TLS.
 	pop := func(cmds ...string) {
 		t.Helper()
-		p, err := dialRawPOP3(userIP, s.POP3S, tc)
+		p, err := dialPOP3(userIP, s.POP3S, tc)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer p.Close()
 		for _, c := range cmds {
-			st, err := p.cmd(c)
+			st, err := p.do(c)
 			if err != nil {
 				t.Fatalf("%s: %v", c, err)
 			}
 			if strings.HasPrefix(c, "RETR") || strings.HasPrefix(c, "TOP") {
-				if body, _ := p.multi(); !strings.Contains(strings.Join(body, "\n"), subjMarker) {
+				if body, _ := p.readMulti(); !strings.Contains(strings.Join(body, "\n"), subjMarker) {
 					t.Fatalf("%s: no message", c)
 				}
 			}
@@ -147,15 +146,15 @@ func fullSession(t *testing.T, s *Server) {
 	pop("USER ann", "PASS "+secretPass, "RETR 1", "TOP 1 5", "QUIT")
 	pop("AUTH PLAIN "+saslPlain("ann", secretPass), "RETR 1", "QUIT")
 	func() { // AUTH PLAIN with the response on a continuation line
-		p, err := dialRawPOP3(userIP, s.POP3S, tc)
+		p, err := dialPOP3(userIP, s.POP3S, tc)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer p.Close()
-		if st, _ := p.cmd("AUTH PLAIN"); !strings.HasPrefix(st, "+") {
+		if st, _ := p.do("AUTH PLAIN"); !strings.HasPrefix(st, "+") {
 			t.Fatalf("AUTH PLAIN: %q", st)
 		}
-		if st, _ := p.cmd(saslPlain("ann", secretPass)); !strings.HasPrefix(st, "+OK") {
+		if st, _ := p.do(saslPlain("ann", secretPass)); !strings.HasPrefix(st, "+OK") {
 			t.Fatalf("AUTH PLAIN continuation: %q", st)
 		}
 	}()

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"crypto"
 	"crypto/ecdsa"
@@ -102,19 +101,19 @@ func (e tlsEndpoint) handshake(s *Server, conf *tls.Config) (tls.ConnectionState
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
 	switch e.starttls {
 	case "imap":
-		r := newRawIMAP(nc)
-		if _, err := r.readLine(5 * time.Second); err != nil {
+		r := newWireIMAP(nil, nc)
+		if _, err := r.readLineWithin(5 * time.Second); err != nil {
 			return tls.ConnectionState{}, err
 		}
 		if _, st, err := r.do("STARTTLS"); err != nil || !strings.HasPrefix(st, "OK") {
 			return tls.ConnectionState{}, fmt.Errorf("STARTTLS: %q %v", st, err)
 		}
 	case "pop3":
-		p := &rawPOP3{nc: nc, br: bufio.NewReader(nc)}
-		if _, err := p.line(5 * time.Second); err != nil {
+		p := newWirePOP(nil, nc)
+		if _, err := p.readLine(5 * time.Second); err != nil {
 			return tls.ConnectionState{}, err
 		}
-		if st, err := p.cmd("STLS"); err != nil || !strings.HasPrefix(st, "+OK") {
+		if st, err := p.do("STLS"); err != nil || !strings.HasPrefix(st, "+OK") {
 			return tls.ConnectionState{}, fmt.Errorf("STLS: %q %v", st, err)
 		}
 	}
@@ -401,15 +400,15 @@ func TestHardenTLSReload(t *testing.T) {
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}
-	p, err := dialRawPOP3(userIP, s.POP3S, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	p, err := dialPOP3(userIP, s.POP3S, &tls.Config{RootCAs: pool, ServerName: "localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if st, _ := p.cmd("USER ann"); !strings.HasPrefix(st, "+OK") {
+	if st, _ := p.do("USER ann"); !strings.HasPrefix(st, "+OK") {
 		t.Fatal(st)
 	}
-	if st, _ := p.cmd("PASS ann-pw"); !strings.HasPrefix(st, "+OK") {
+	if st, _ := p.do("PASS ann-pw"); !strings.HasPrefix(st, "+OK") {
 		t.Fatal(st)
 	}
 	stillWorking := func(when string) {
@@ -422,7 +421,7 @@ func TestHardenTLSReload(t *testing.T) {
 		if err != nil || len(msgs) != 1 || !strings.Contains(string(msgs[0].FindBodySection(sec)), "reload-body") {
 			t.Errorf("%s: IMAP FETCH on the old connection: %v", when, err)
 		}
-		if st, err := p.cmd("STAT"); err != nil || !strings.HasPrefix(st, "+OK 1 ") {
+		if st, err := p.do("STAT"); err != nil || !strings.HasPrefix(st, "+OK 1 ") {
 			t.Errorf("%s: POP3 STAT on the old connection: %q %v", when, st, err)
 		}
 	}

@@ -1,18 +1,10 @@
 package integration
 
 import (
-	"bufio"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
-	"fmt"
-	"io"
-	"net"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
@@ -109,159 +101,6 @@ func wantIMAPError(t testing.TB, what string, err error, typ imap.StatusResponse
 	if ie.Type != typ || code != "" && ie.Code != code {
 		t.Errorf("%s: got %s [%s] %q, want %s [%s]", what, ie.Type, ie.Code, ie.Text, typ, code)
 	}
-}
-
-// wireIMAP is a raw IMAP transcript client: it writes exactly the bytes a
-// test gives it and returns the server's responses as text, literals
-// inlined.
-type wireIMAP struct {
-	t        testing.TB
-	nc       net.Conn
-	br       *bufio.Reader
-	n        int
-	Greeting string
-	closed   bool // the server closed the connection (see tryReadLine)
-}
-
-const wireTimeout = 10 * time.Second
-
-// dialWireIMAP connects to addr, with implicit TLS when cfg is not nil,
-// and reads the greeting.
-func dialWireIMAP(t testing.TB, addr string, cfg *tls.Config) *wireIMAP {
-	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, wireTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg != nil {
-		tc := tls.Client(nc, cfg)
-		tc.SetDeadline(time.Now().Add(wireTimeout))
-		if err := tc.Handshake(); err != nil {
-			nc.Close()
-			t.Fatalf("TLS handshake with %s: %v", addr, err)
-		}
-		nc = tc
-	}
-	c := &wireIMAP{t: t, nc: nc, br: bufio.NewReader(nc)}
-	t.Cleanup(func() { c.nc.Close() })
-	c.Greeting = c.readLine()
-	if !strings.HasPrefix(c.Greeting, "* OK") {
-		t.Fatalf("greeting from %s: %q", addr, c.Greeting)
-	}
-	return c
-}
-
-// send writes raw bytes.
-func (c *wireIMAP) send(s string) {
-	c.t.Helper()
-	c.nc.SetWriteDeadline(time.Now().Add(wireTimeout))
-	if _, err := io.WriteString(c.nc, s); err != nil {
-		c.t.Fatalf("write %q: %v", abbrev(s), err)
-	}
-}
-
-var literalTail = regexp.MustCompile(`~?\{(\d+)\+?\}\r\n$`)
-
-// readLine reads one response; literals announced at the end of a line
-// are read and inlined with the rest of the response.
-func (c *wireIMAP) readLine() string {
-	c.t.Helper()
-	line, err := c.tryReadLine()
-	if err != nil {
-		c.t.Fatalf("read response: %v (so far %q)", err, abbrev(line))
-	}
-	return line
-}
-
-func (c *wireIMAP) tryReadLine() (string, error) {
-	var sb strings.Builder
-	c.nc.SetReadDeadline(time.Now().Add(wireTimeout))
-	for {
-		part, err := c.br.ReadString('\n')
-		sb.WriteString(part)
-		if err != nil {
-			return sb.String(), err
-		}
-		m := literalTail.FindStringSubmatch(part)
-		if m == nil || strings.HasPrefix(sb.String(), "+") {
-			return strings.TrimSuffix(sb.String(), "\r\n"), nil
-		}
-		n, _ := strconv.Atoi(m[1])
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(c.br, buf); err != nil {
-			return sb.String(), err
-		}
-		sb.Write(buf)
-	}
-}
-
-// nextTag returns a fresh tag.
-func (c *wireIMAP) nextTag() string {
-	c.n++
-	return fmt.Sprintf("w%d", c.n)
-}
-
-// cmd sends one command line (a tag is prepended, CRLF appended) and
-// returns the tagged completion and the untagged responses before it.
-func (c *wireIMAP) cmd(format string, args ...any) (tagged string, untagged []string) {
-	c.t.Helper()
-	tag := c.nextTag()
-	c.send(tag + " " + fmt.Sprintf(format, args...) + "\r\n")
-	return c.until(tag)
-}
-
-// until reads responses up to the completion tagged tag.
-func (c *wireIMAP) until(tag string) (tagged string, untagged []string) {
-	c.t.Helper()
-	for {
-		l := c.readLine()
-		if strings.HasPrefix(l, tag+" ") {
-			return l, untagged
-		}
-		untagged = append(untagged, l)
-	}
-}
-
-// ok runs a command and fails unless it completes with OK.
-func (c *wireIMAP) ok(format string, args ...any) []string {
-	c.t.Helper()
-	tagged, untagged := c.cmd(format, args...)
-	if !statusOK(tagged) {
-		c.t.Fatalf("%s: %s", abbrev(fmt.Sprintf(format, args...)), tagged)
-	}
-	return untagged
-}
-
-// startTLS runs STARTTLS and continues over TLS.
-func (c *wireIMAP) startTLS(cfg *tls.Config) {
-	c.t.Helper()
-	if tagged, _ := c.cmd("STARTTLS"); !strings.Contains(tagged, "OK") {
-		c.t.Fatalf("STARTTLS: %s", tagged)
-	}
-	if c.br.Buffered() > 0 {
-		c.t.Fatalf("server sent data after STARTTLS OK before the handshake")
-	}
-	tc := tls.Client(c.nc, cfg)
-	tc.SetDeadline(time.Now().Add(wireTimeout))
-	if err := tc.Handshake(); err != nil {
-		c.t.Fatalf("STARTTLS handshake: %v", err)
-	}
-	c.nc, c.br = tc, bufio.NewReader(tc)
-}
-
-func (c *wireIMAP) close() { c.nc.Close() }
-
-// statusOK reports whether a tagged completion is OK.
-func statusOK(tagged string) bool {
-	f := strings.Fields(tagged)
-	return len(f) >= 2 && f[1] == "OK"
-}
-
-func abbrev(s string) string {
-	if len(s) > 200 {
-		return s[:200] + "…"
-	}
-	return s
 }
 
 // Test messages. Header dates are fixed so SENTBEFORE/SENTSINCE have

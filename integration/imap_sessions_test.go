@@ -428,7 +428,7 @@ func TestIMAPStateSurvivesRestart(t *testing.T) {
 	if f := strings.Join(before.fetch["INBOX"], "\n"); !strings.Contains(f, `$Forwarded`) || !strings.Contains(f, "Work") || !strings.Contains(f, `\Flagged`) {
 		t.Fatalf("flags before restart: %s", f)
 	}
-	w.close()
+	w.Close()
 	s.Restart()
 	after := read()
 	for _, mb := range []string{"INBOX", "Projects"} {

@@ -945,7 +945,7 @@ func (x *imapSuite) wireLogin(t *testing.T) *wireIMAP {
 	var c *wireIMAP
 	if x.mode == modeStartTLS {
 		c = dialWireIMAP(t, x.s.IMAP, nil)
-		c.startTLS(x.s.TLSConfig())
+		c.mustStartTLS(x.s.TLSConfig())
 	} else {
 		c = dialWireIMAP(t, x.s.IMAPS, x.s.TLSConfig())
 	}

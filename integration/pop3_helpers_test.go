@@ -1,14 +1,10 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -47,133 +43,6 @@ func pop3Messages() []string {
 		testMessage("pop one", "hello over POP3"),
 		testMessage("pop two", ".leading dot\r\n..two dots\r\n.\r\nend"),
 		testMessage("pop three", strings.Repeat("a fairly long line of text for a bigger body, 0123456789\r\n", 2000)+"last"),
-	}
-}
-
-// popConn is a raw POP3 client for transcripts against the binary.
-type popConn struct {
-	t  testing.TB
-	nc net.Conn
-	br *bufio.Reader
-}
-
-// dialPOP3 connects to the STLS port and reads the greeting.
-func dialPOP3(t testing.TB, addr string) *popConn {
-	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &popConn{t: t, nc: nc, br: bufio.NewReader(nc)}
-	t.Cleanup(func() { nc.Close() })
-	c.expectOK("")
-	return c
-}
-
-// dialPOP3S connects with implicit TLS, trusting cfg's roots.
-func dialPOP3S(t testing.TB, addr string, cfg *tls.Config) *popConn {
-	t.Helper()
-	nc, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &popConn{t: t, nc: nc, br: bufio.NewReader(nc)}
-	t.Cleanup(func() { nc.Close() })
-	c.expectOK("")
-	return c
-}
-
-func (c *popConn) stls(cfg *tls.Config) {
-	c.t.Helper()
-	c.expectOK("STLS")
-	tc := tls.Client(c.nc, cfg)
-	if err := tc.Handshake(); err != nil {
-		c.t.Fatalf("STLS handshake: %v", err)
-	}
-	c.nc, c.br = tc, bufio.NewReader(tc)
-}
-
-// line reads one reply line without CRLF.
-func (c *popConn) line() string {
-	c.t.Helper()
-	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	l, err := c.br.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("POP3 read: %v (got %q)", err, l)
-	}
-	return strings.TrimSuffix(l, "\r\n")
-}
-
-// cmd sends a command (unless empty) and returns the first reply line.
-func (c *popConn) cmd(line string) string {
-	c.t.Helper()
-	if line != "" {
-		c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		if _, err := io.WriteString(c.nc, line+"\r\n"); err != nil {
-			c.t.Fatalf("POP3 send %q: %v", line, err)
-		}
-	}
-	return c.line()
-}
-
-func (c *popConn) expectOK(line string) string {
-	c.t.Helper()
-	r := c.cmd(line)
-	if !strings.HasPrefix(r, "+OK") {
-		c.t.Fatalf("%q: got %q, want +OK", line, r)
-	}
-	return r
-}
-
-func (c *popConn) expectErr(line string) string {
-	c.t.Helper()
-	r := c.cmd(line)
-	if !strings.HasPrefix(r, "-ERR") {
-		c.t.Fatalf("%q: got %q, want -ERR", line, r)
-	}
-	return r
-}
-
-// body reads a multi-line body after its +OK line and returns it
-// un-stuffed, with CRLF line ends.
-func (c *popConn) body() string {
-	c.t.Helper()
-	var b strings.Builder
-	for {
-		l := c.line()
-		if l == "." {
-			return b.String()
-		}
-		b.WriteString(strings.TrimPrefix(l, "."))
-		b.WriteString("\r\n")
-	}
-}
-
-// multi runs a command with a multi-line reply and returns the +OK line
-// and the body.
-func (c *popConn) multi(line string) (string, string) {
-	c.t.Helper()
-	first := c.expectOK(line)
-	return first, c.body()
-}
-
-func (c *popConn) login(user, pass string) string {
-	c.t.Helper()
-	c.expectOK("USER " + user)
-	return c.expectOK("PASS " + pass)
-}
-
-// expectClosed asserts that the server closes the connection.
-func (c *popConn) expectClosed() {
-	c.t.Helper()
-	c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	rest, err := io.ReadAll(c.br)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		c.t.Fatalf("connection still open (read %q)", rest)
-	}
-	if len(rest) > 0 {
-		c.t.Fatalf("unexpected data before close: %q", rest)
 	}
 }
 
@@ -238,7 +107,7 @@ func runPoplib(t testing.TB, s *Server, user, pass string) poplibResult {
 // uidlOf returns the UIDL listing of user's maildrop over POP3S.
 func uidlOf(t testing.TB, s *Server, user, pass string) string {
 	t.Helper()
-	c := dialPOP3S(t, s.POP3S, s.TLSConfig())
+	c := dialWirePOP(t, s.POP3S, s.TLSConfig())
 	c.login(user, pass)
 	_, u := c.multi("UIDL")
 	c.expectOK("QUIT")

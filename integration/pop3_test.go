@@ -239,7 +239,7 @@ func TestPOP3PlaintextRefusal(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := dialPOP3(t, s.POP3)
+			c := dialWirePOP(t, s.POP3, nil)
 			for _, l := range tc.lines {
 				if r := c.expectErr(l); !strings.Contains(r, "[AUTH]") {
 					t.Errorf("%q: %q lacks [AUTH]", l, r)
@@ -268,12 +268,12 @@ func TestPOP3PlaintextRefusal(t *testing.T) {
 	for _, tls := range []string{"STLS", "POP3S"} {
 		for _, login := range []string{"USER/PASS", "AUTH PLAIN", "AUTH PLAIN continuation"} {
 			t.Run(tls+" "+login, func(t *testing.T) {
-				var c *popConn
+				var c *wirePOP
 				if tls == "STLS" {
-					c = dialPOP3(t, s.POP3)
-					c.stls(s.TLSConfig())
+					c = dialWirePOP(t, s.POP3, nil)
+					c.mustSTLS(s.TLSConfig())
 				} else {
-					c = dialPOP3S(t, s.POP3S, s.TLSConfig())
+					c = dialWirePOP(t, s.POP3S, s.TLSConfig())
 				}
 				switch login {
 				case "USER/PASS":
@@ -301,7 +301,7 @@ func TestPOP3PlaintextRefusal(t *testing.T) {
 // session works, and DELE+QUIT commits.
 func TestPOP3IMAPExpungeDuringSession(t *testing.T) {
 	s, want := startPOP3(t)
-	p := dialPOP3S(t, s.POP3S, s.TLSConfig())
+	p := dialWirePOP(t, s.POP3S, s.TLSConfig())
 	p.login(popUser, popPass)
 
 	c := s.LoginIMAPS(t, popUser, popPass)
@@ -373,7 +373,7 @@ func TestPOP3DeleteSeenByIMAPIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p := dialPOP3S(t, s.POP3S, s.TLSConfig())
+	p := dialWirePOP(t, s.POP3S, s.TLSConfig())
 	p.login(popUser, popPass)
 	p.expectOK("DELE 1")
 	p.expectOK("DELE 3")
@@ -413,7 +413,7 @@ func TestPOP3UIDLAcrossRestart(t *testing.T) {
 		t.Fatalf("UIDL changed across restart:\n%s\nthen\n%s", before, after)
 	}
 	// After deleting message 1, the others keep their ids.
-	c := dialPOP3S(t, s.POP3S, s.TLSConfig())
+	c := dialWirePOP(t, s.POP3S, s.TLSConfig())
 	c.login(popUser, popPass)
 	c.expectOK("DELE 1")
 	c.expectOK("QUIT")
@@ -433,10 +433,10 @@ func TestPOP3UIDLAcrossRestart(t *testing.T) {
 // session quits, it succeeds at once.
 func TestPOP3InUse(t *testing.T) {
 	s, _ := startPOP3(t)
-	first := dialPOP3S(t, s.POP3S, s.TLSConfig())
+	first := dialWirePOP(t, s.POP3S, s.TLSConfig())
 	first.login(popUser, popPass)
-	second := dialPOP3(t, s.POP3)
-	second.stls(s.TLSConfig())
+	second := dialWirePOP(t, s.POP3, nil)
+	second.mustSTLS(s.TLSConfig())
 	second.expectOK("USER " + popUser)
 	if r := second.expectErr("PASS " + popPass); !strings.HasPrefix(r, "-ERR [IN-USE]") {
 		t.Fatalf("second login: %q, want -ERR [IN-USE]", r)
@@ -467,7 +467,7 @@ func TestPOP3UnterminatedAppend(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p := dialPOP3S(t, s.POP3S, s.TLSConfig())
+	p := dialWirePOP(t, s.POP3S, s.TLSConfig())
 	p.login(popUser, popPass)
 	if _, l := p.multi("LIST"); l != fmt.Sprintf("1 %d\r\n2 3\r\n", len(nonl)+2) {
 		t.Fatalf("LIST %q", l)

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bufio"
-	"crypto/tls"
 	"net"
 	"net/textproto"
 	"strings"
@@ -24,45 +23,31 @@ func TestSTARTTLSInjectionIMAP(t *testing.T) {
 	s.AddUser("ann", "ann-password")
 	tc := s.TLSConfig()
 
-	nc, err := net.DialTimeout("tcp", s.IMAP, wireTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(wireTimeout))
-	br := bufio.NewReader(nc)
-	if g, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(g, "* OK") {
-		t.Fatalf("greeting %q, %v", g, err)
-	}
+	c0 := dialWireIMAP(t, s.IMAP, nil)
 	before := len(s.Log())
-	if _, err := nc.Write([]byte("a STARTTLS\r\nb LOGIN ann ann-password\r\nc CREATE Injected\r\n")); err != nil {
-		t.Fatal(err)
+	c0.send("a STARTTLS\r\nb LOGIN ann ann-password\r\nc CREATE Injected\r\n")
+	if l := c0.readLine(); !strings.HasPrefix(l, "a OK") {
+		t.Fatalf("STARTTLS: %q", l)
 	}
-	if l, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(l, "a OK") {
-		t.Fatalf("STARTTLS: %q, %v", l, err)
-	}
-	if br.Buffered() > 0 {
-		t.Fatalf("plaintext after STARTTLS OK: %q", peekAll(br))
+	if c0.br.Buffered() > 0 {
+		t.Fatalf("plaintext after STARTTLS OK: %q", peekAll(c0.br))
 	}
 	// The server discards plaintext pipelined after STARTTLS (our go-imap
 	// patch, starttls.go): the handshake completes and the session starts
 	// afresh, not logged in.
-	tconn := tls.Client(nc, tc)
-	tconn.SetDeadline(time.Now().Add(wireTimeout))
-	if err := tconn.Handshake(); err != nil {
+	if err := c0.upgrade(tc); err != nil {
 		t.Fatalf("handshake after the injected text: %v", err)
 	}
-	c0 := &wireIMAP{t: t, nc: tconn, br: bufio.NewReader(tconn)}
 	if tagged, _ := c0.cmd("SELECT INBOX"); statusOK(tagged) {
 		t.Fatalf("SELECT right after STARTTLS succeeded: the injected LOGIN ran (%s)", tagged)
 	}
 	c0.ok("LOGIN ann ann-password")
 	c0.ok("LOGOUT")
-	nc.Close()
+	c0.Close()
 
 	// A fresh connection upgrades and works; the injected commands never ran.
 	c := dialWireIMAP(t, s.IMAP, nil)
-	c.startTLS(tc)
+	c.mustStartTLS(tc)
 	c.ok("LOGIN ann ann-password")
 	if u := c.ok(`LIST "" "*"`); hasLineWith(u, "Injected") {
 		t.Errorf("injected CREATE ran: %q", u)
@@ -80,34 +65,20 @@ func TestSTARTTLSInjectionPOP3(t *testing.T) {
 	tc := s.TLSConfig()
 	want := deliverAll(t, s, "ann@example.com", testMessage("keep me", "must survive the injection"))
 
-	nc, err := net.DialTimeout("tcp", s.POP3, wireTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(wireTimeout))
-	br := bufio.NewReader(nc)
-	if g, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(g, "+OK") {
-		t.Fatalf("greeting %q, %v", g, err)
-	}
+	c := dialWirePOP(t, s.POP3, nil)
 	before := len(s.Log())
-	if _, err := nc.Write([]byte("STLS\r\nUSER ann\r\nPASS ann-password\r\nDELE 1\r\nQUIT\r\n")); err != nil {
-		t.Fatal(err)
+	c.send("STLS\r\nUSER ann\r\nPASS ann-password\r\nDELE 1\r\nQUIT\r\n")
+	if l := c.line(); !strings.HasPrefix(l, "+OK") {
+		t.Fatalf("STLS: %q", l)
 	}
-	if l, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(l, "+OK") {
-		t.Fatalf("STLS: %q, %v", l, err)
-	}
-	if br.Buffered() > 0 {
-		t.Fatalf("plaintext after STLS +OK: %q", peekAll(br))
+	if c.br.Buffered() > 0 {
+		t.Fatalf("plaintext after STLS +OK: %q", peekAll(c.br))
 	}
 	// pop3d drops its plaintext buffer at STLS: the handshake completes
 	// and the session starts afresh, in the AUTHORIZATION state.
-	tconn := tls.Client(nc, tc)
-	tconn.SetDeadline(time.Now().Add(wireTimeout))
-	if err := tconn.Handshake(); err != nil {
+	if err := c.upgrade(tc); err != nil {
 		t.Fatalf("handshake after STLS: %v", err)
 	}
-	c := &wirePOP{t: t, nc: tconn, br: bufio.NewReader(tconn)}
 	if r := c.cmd("STAT"); !strings.HasPrefix(r, "-ERR") {
 		t.Fatalf("STAT before login after STLS: %q (did the injected USER/PASS run?)", r)
 	}
@@ -123,7 +94,7 @@ func TestSTARTTLSInjectionPOP3(t *testing.T) {
 	if r := c.cmd("RETR 1"); !strings.HasPrefix(r, "+OK") {
 		t.Fatalf("RETR 1: %q", r)
 	}
-	if got := strings.Join(c.multi(), "\r\n") + "\r\n"; got != want[0] {
+	if got := strings.Join(c.lines(), "\r\n") + "\r\n"; got != want[0] {
 		t.Fatalf("RETR 1 after STLS: got %q, want %q", got, want[0])
 	}
 	if r := c.cmd("QUIT"); !strings.HasPrefix(r, "+OK") {
@@ -133,7 +104,7 @@ func TestSTARTTLSInjectionPOP3(t *testing.T) {
 	// reached the login path.
 	waitLog(t, s, before, "ann", 1)
 	// And the message is still there for the next session.
-	p := dialPOP3S(t, s.POP3S, tc)
+	p := dialWirePOP(t, s.POP3S, tc)
 	p.login("ann", "ann-password")
 	if r := p.expectOK("STAT"); !strings.HasPrefix(r, "+OK 1 ") {
 		t.Fatalf("STAT in a new session: %q", r)

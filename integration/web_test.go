@@ -231,7 +231,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		t.Fatal("login with a wrong password succeeded")
 	}
 	bad.Close()
-	pop := dialPOP3S(t, s.POP3S, s.TLSConfig())
+	pop := dialWirePOP(t, s.POP3S, s.TLSConfig())
 	pop.login("ann", "s3cret")
 	pop.expectOK("QUIT")
 

@@ -238,7 +238,11 @@ func TestCheckFindsDamage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.Join(rep.Problems, "\n")
+	var lines []string
+	for _, p := range rep.Problems {
+		lines = append(lines, p.String())
+	}
+	text := strings.Join(lines, "\n")
 	if len(rep.Problems) != 2 || !strings.Contains(text, "body file missing") || !strings.Contains(text, "has 5 bytes") {
 		t.Fatalf("problems: %q", rep.Problems)
 	}

@@ -15,6 +15,22 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// The checking engine is written once and runs in two settings:
+//
+//   - Check, offline: the server is stopped; the checker opens every
+//     database itself (read-only unless repairing), so it sees all and
+//     can repair what is safe.
+//   - Store.CheckLive, inside a running store: each account is checked
+//     in one read transaction of its open database while its body-file
+//     removals are held back, nothing is repaired, and what is racy while
+//     others write is left out: tmp/ (writes in flight), body files no
+//     record names (a body is placed before its record commits, and an
+//     expunged body waits for its removal), and users/ against the user
+//     records (a user is created or deleted meanwhile).
+//
+// Both run bbolt's page checks, the user records, and the per-account
+// record, counter, metadata and body checks of check_account.go.
+
 // Check verifies a store offline: the server must not be running (the
 // bbolt files are locked while it is, and Check then fails with
 // ErrLocked). It never changes anything unless Repair is set, and then
@@ -40,10 +56,17 @@ func Check(dir string, opts CheckOptions) (*CheckReport, error) {
 	}
 	// Held to the end, so no server can start on the store meanwhile.
 	defer gdb.Close()
-	users, err := c.users(gdb)
+	var users []User
+	err = c.tx(gdb, func(tx *bolt.Tx) error {
+		c.pages(tx, "", "global.db") // exact in any transaction: nobody else writes
+		var err error
+		users, err = c.users(tx)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("check %s: %w", dir, err)
 	}
+	c.rep.Users = len(users)
 	if err := c.userDirs(users); err != nil {
 		return nil, fmt.Errorf("check %s: %w", dir, err)
 	}
@@ -68,6 +91,7 @@ type CheckOptions struct {
 type ProblemKind string
 
 const (
+	ProblemPages        ProblemKind = "db-pages"       // bbolt's page check fails: the database file itself is damaged
 	ProblemUserRecord   ProblemKind = "user-record"    // global user record unreadable or inconsistent
 	ProblemUserDir      ProblemKind = "orphan-user"    // users/<x> belongs to no user (repair: removed)
 	ProblemAccountDB    ProblemKind = "account-db"     // mail.db unreadable or without its buckets
@@ -115,15 +139,21 @@ func (p *Problem) String() string {
 	return s
 }
 
-// CheckReport is what Check found.
+// CheckReport is what Check or Store.CheckLive found.
 type CheckReport struct {
 	Users, Mailboxes, Messages int
 	Bytes                      int64 // sum of message sizes
 	Problems                   []*Problem
+	// Omitted counts the problems found beyond those listed (CheckLive
+	// lists at most maxLiveProblems).
+	Omitted int
 	// Notes are states a crash can legitimately leave, which the server
 	// completes on its own (an account not yet created on disk).
 	Notes []string
 }
+
+// OK reports whether no problem was found.
+func (r *CheckReport) OK() bool { return len(r.Problems) == 0 && r.Omitted == 0 }
 
 // Repaired reports whether the check repaired anything.
 func (r *CheckReport) Repaired() bool {
@@ -150,13 +180,42 @@ type checker struct {
 	dir  string
 	opts CheckOptions
 	rep  *CheckReport
-	bolt *bolt.Options
+	bolt *bolt.Options // offline: how to open the databases
+	// live: the databases are a running store's (see the top of this
+	// file); never with Repair.
+	live bool
+	// maxProblems caps the problems listed (zero: no cap); the others are
+	// only counted.
+	maxProblems int
 	// badUsers: some user records do not decode, so a directory that
 	// belongs to no readable user may still be someone's mail.
 	badUsers bool
 }
 
-func (c *checker) add(p *Problem) { c.rep.Problems = append(c.rep.Problems, p) }
+func (c *checker) add(p *Problem) {
+	if c.maxProblems > 0 && len(c.rep.Problems) >= c.maxProblems {
+		c.rep.Omitted++
+		return
+	}
+	c.rep.Problems = append(c.rep.Problems, p)
+}
+
+// tx runs fn in a transaction of db, read-write only with Repair.
+func (c *checker) tx(db *bolt.DB, fn func(*bolt.Tx) error) error {
+	if c.opts.Repair {
+		return db.Update(fn)
+	}
+	return db.View(fn)
+}
+
+// pages runs bbolt's page checks in tx. They are exact where nobody else
+// writes, or in a write transaction (a read transaction of a database
+// others write to sees the live freelist, and pages freed meanwhile).
+func (c *checker) pages(tx *bolt.Tx, user, file string) {
+	for err := range tx.Check() {
+		c.add(&Problem{User: user, Kind: ProblemPages, Detail: fmt.Sprintf("%s: %v", file, err)})
+	}
+}
 
 // fix marks p repairable and, with Repair, runs repair and marks p
 // repaired if it worked.
@@ -172,66 +231,56 @@ func (c *checker) fix(p *Problem, repair func() error) error {
 	return nil
 }
 
-// users checks global.db and returns the users whose records are sound,
-// sorted by name.
-func (c *checker) users(db *bolt.DB) ([]User, error) {
+// users checks global.db's records in tx and returns the users whose
+// records are sound, sorted by name.
+func (c *checker) users(tx *bolt.Tx) ([]User, error) {
 	var users []User
-	fn := func(tx *bolt.Tx) error {
-		b := tx.Bucket(bktUsers)
-		if b == nil {
-			return errors.New("global.db has no users bucket")
-		}
-		ids := map[UserID]string{}
-		var maxID UserID
-		err := b.ForEach(func(k, v []byte) error {
-			var rec userRecord
-			switch err := json.Unmarshal(v, &rec); {
-			case err != nil:
-				c.badUsers = true
-				c.add(&Problem{Kind: ProblemUserRecord, Detail: fmt.Sprintf("record %q does not decode: %v", k, err)})
-			case rec.Name != string(k):
-				c.badUsers = true
-				c.add(&Problem{Kind: ProblemUserRecord, Detail: fmt.Sprintf("record %q names user %q", k, rec.Name)})
-			case rec.ID == 0:
-				c.add(&Problem{User: rec.Name, Kind: ProblemUserRecord, Detail: "user ID 0"})
-			case ids[rec.ID] != "":
-				c.add(&Problem{User: rec.Name, Kind: ProblemUserRecord, Detail: fmt.Sprintf("user ID %d also belongs to %s", rec.ID, ids[rec.ID])})
-			default:
-				ids[rec.ID] = rec.Name
-				maxID = max(maxID, rec.ID)
-				users = append(users, rec.user())
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		meta := tx.Bucket(bktMeta)
-		if meta == nil {
-			return errors.New("global.db has no meta bucket")
-		}
-		next := uint64(1)
-		if v := meta.Get(keyNext); len(v) == 8 {
-			next = binary.BigEndian.Uint64(v)
-		}
-		if next <= uint64(maxID) {
-			p := &Problem{Kind: ProblemUserCounters, Detail: fmt.Sprintf("next user ID %d is not above user ID %d", next, maxID)}
-			c.add(p)
-			if err := c.fix(p, func() error { return meta.Put(keyNext, idKey(uint64(maxID)+1)) }); err != nil {
-				return err
-			}
+	b := tx.Bucket(bktUsers)
+	if b == nil {
+		return nil, errors.New("global.db has no users bucket")
+	}
+	ids := map[UserID]string{}
+	var maxID UserID
+	err := b.ForEach(func(k, v []byte) error {
+		var rec userRecord
+		switch err := json.Unmarshal(v, &rec); {
+		case err != nil:
+			c.badUsers = true
+			c.add(&Problem{Kind: ProblemUserRecord, Detail: fmt.Sprintf("record %q does not decode: %v", k, err)})
+		case rec.Name != string(k):
+			c.badUsers = true
+			c.add(&Problem{Kind: ProblemUserRecord, Detail: fmt.Sprintf("record %q names user %q", k, rec.Name)})
+		case rec.ID == 0:
+			c.add(&Problem{User: rec.Name, Kind: ProblemUserRecord, Detail: "user ID 0"})
+		case ids[rec.ID] != "":
+			c.add(&Problem{User: rec.Name, Kind: ProblemUserRecord, Detail: fmt.Sprintf("user ID %d also belongs to %s", rec.ID, ids[rec.ID])})
+		default:
+			ids[rec.ID] = rec.Name
+			maxID = max(maxID, rec.ID)
+			users = append(users, rec.user())
 		}
 		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	var err error
-	if c.opts.Repair {
-		err = db.Update(fn)
-	} else {
-		err = db.View(fn)
+	meta := tx.Bucket(bktMeta)
+	if meta == nil {
+		return nil, errors.New("global.db has no meta bucket")
+	}
+	next := uint64(1)
+	if v := meta.Get(keyNext); len(v) == 8 {
+		next = binary.BigEndian.Uint64(v)
+	}
+	if next <= uint64(maxID) {
+		p := &Problem{Kind: ProblemUserCounters, Detail: fmt.Sprintf("next user ID %d is not above user ID %d", next, maxID)}
+		c.add(p)
+		if err := c.fix(p, func() error { return meta.Put(keyNext, idKey(uint64(maxID)+1)) }); err != nil {
+			return nil, err
+		}
 	}
 	sort.Slice(users, func(i, j int) bool { return users[i].Name < users[j].Name })
-	c.rep.Users = len(users)
-	return users, err
+	return users, nil
 }
 
 // userDirs compares users/ with the user records.
@@ -266,7 +315,7 @@ func (c *checker) userDirs(users []User) error {
 	return nil
 }
 
-// account checks one user's files and database.
+// account checks one user's files and database offline.
 func (c *checker) account(u User) error {
 	dir := filepath.Join(c.dir, "users", strconv.FormatUint(uint64(u.ID), 10))
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
@@ -275,7 +324,7 @@ func (c *checker) account(u User) error {
 	if err := c.tmp(u, dir); err != nil {
 		return err
 	}
-	a := &acctCheck{c: c, u: u, dir: dir, refs: map[string]bool{}, byName: map[string]bool{}}
+	a := c.newAcct(u, dir)
 	dbPath := filepath.Join(dir, "mail.db")
 	// Empty: a crash between creating the file and bbolt's first write;
 	// the server initialises it when the account is next opened.
@@ -294,11 +343,10 @@ func (c *checker) account(u User) error {
 		return a.blobs()
 	}
 	defer db.Close()
-	if c.opts.Repair {
-		err = db.Update(a.db)
-	} else {
-		err = db.View(a.db)
-	}
+	err = c.tx(db, func(tx *bolt.Tx) error {
+		c.pages(tx, u.Name, "mail.db")
+		return a.db(tx)
+	})
 	if err != nil {
 		return err
 	}

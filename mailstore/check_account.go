@@ -14,7 +14,7 @@ import (
 	"sealpost/mailstore/msgmeta"
 )
 
-// acctCheck is Check's pass over one account.
+// acctCheck is the checker's pass over one account, offline or live.
 type acctCheck struct {
 	c      *checker
 	u      User
@@ -27,6 +27,10 @@ type acctCheck struct {
 	// inboxNamed: a nameless mailbox calls itself INBOX and gets (or,
 	// with Repair, got) that name.
 	inboxNamed bool
+}
+
+func (c *checker) newAcct(u User, dir string) *acctCheck {
+	return &acctCheck{c: c, u: u, dir: dir, refs: map[string]bool{}, byName: map[string]bool{}}
 }
 
 func (a *acctCheck) add(kind ProblemKind, mailbox string, uid UID, format string, args ...any) *Problem {
@@ -53,7 +57,7 @@ type acctMax struct {
 }
 
 // db checks an account's database in one transaction (read-write only
-// with Repair).
+// with Repair; live, a read transaction of the open database).
 func (a *acctCheck) db(tx *bolt.Tx) error {
 	meta, names, mboxes := tx.Bucket(bktAcctMeta), tx.Bucket(bktNames), tx.Bucket(bktMboxes)
 	if meta == nil || names == nil || mboxes == nil {
@@ -295,7 +299,7 @@ func (a *acctCheck) records(b *bolt.Bucket, name string, m *acctMax) (*mboxSums,
 		bodyOK := false
 		switch fi, err := os.Stat(filepath.Join(a.dir, rel)); {
 		case errors.Is(err, fs.ErrNotExist):
-			a.add(ProblemMissingBody, name, uid, "%s does not exist", rel)
+			a.add(ProblemMissingBody, name, uid, "body file missing: %s does not exist", rel)
 		case err != nil:
 			a.add(ProblemMissingBody, name, uid, "%v", err)
 		case fi.Size() != r.size:
@@ -360,6 +364,10 @@ func (a *acctCheck) records(b *bolt.Bucket, name string, m *acctMax) (*mboxSums,
 }
 
 // blobs walks the account's body files: each must be named by a record.
+// Live, a file no record names is passed over: it may be a body placed
+// for a record not yet committed, or one expunged and waiting for its
+// removal (held back by this check or a backup); the next account open
+// removes real orphans (cleanOrphans).
 func (a *acctCheck) blobs() error {
 	err := filepath.WalkDir(filepath.Join(a.dir, "blobs"), func(p string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -376,6 +384,7 @@ func (a *acctCheck) blobs() error {
 		case a.refs[rel]:
 		case a.byName[d.Name()]:
 			a.add(ProblemMisplaced, "", 0, "%s: a record names this body, in another directory", rel)
+		case a.c.live:
 		case a.unsure:
 			a.add(ProblemOrphanBody, "", 0, "%s: no readable record names it (kept: some records could not be read)", rel)
 		default:

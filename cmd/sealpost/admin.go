@@ -24,7 +24,7 @@ type storeAdmin interface {
 	CreateMailbox(ctx context.Context, user, name, specialUse string) error
 	DeleteMailbox(ctx context.Context, user, name string) error
 	Stats(ctx context.Context) (*mailstore.Stats, error)
-	CheckLive(ctx context.Context) (*mailstore.LiveCheckReport, error)
+	CheckLive(ctx context.Context) (*mailstore.CheckReport, error)
 	// Import stores the messages next returns until io.EOF, one at a time
 	// (a message with a nil Body only creates its mailbox). done hears of
 	// each; an error it returns stops the import. Per-message failures go

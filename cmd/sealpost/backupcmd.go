@@ -133,9 +133,7 @@ func cmdRestore(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, ": consistent")
 		return 0
 	}
-	fmt.Fprintf(stdout, ": %d problems\n", len(rep.Problems))
-	for _, p := range rep.Problems {
-		fmt.Fprintln(stderr, "sealpost restore: problem:", p)
-	}
+	fmt.Fprintf(stdout, ": %d problems\n", len(rep.Problems)+rep.Omitted)
+	printProblems(stderr, "sealpost restore: problem:", rep)
 	return 1
 }

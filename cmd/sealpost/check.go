@@ -13,15 +13,17 @@ import (
 const checkUsage = `Usage:
   sealpost check [--repair] [--data DIR | --config FILE]
 
-Verifies the store: every message record has its body file with the right
-size, no body file is left without a record, mailbox and account counters
-(messages, unseen, deleted, bytes, UIDNEXT, HIGHESTMODSEQ) match the
-records, message metadata decodes, and users/ matches the user records.
+Verifies the store: bbolt's page checks pass on every database, every
+message record has its body file with the right size, no body file is left
+without a record, mailbox and account counters (messages, unseen, deleted,
+bytes, UIDNEXT, HIGHESTMODSEQ) match the records, message metadata
+decodes, and users/ matches the user records.
 
 With "sealpost serve" stopped, the check is complete and --repair works.
-While it runs, the server checks itself through its control socket (bbolt
-page checks, counters, metadata, body files; each user in one read
-transaction, with body removals held back meanwhile); --repair then
+While it runs, the server runs the same check on itself through its
+control socket (each user in one read transaction, with body removals held
+back meanwhile), leaving out what its own writes make look wrong: partly
+written files, body files no record names yet, users/. --repair then
 refuses: stop the server first.
 
 --repair fixes what needs no guessing: counters are recomputed, stray
@@ -72,9 +74,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	for _, n := range rep.Notes {
 		fmt.Fprintln(stdout, "note:", n)
 	}
-	for _, p := range rep.Problems {
-		fmt.Fprintln(stdout, "problem:", p)
-	}
+	printProblems(stdout, "problem:", rep)
 	fmt.Fprintf(stdout, "checked %d users, %d mailboxes, %d messages (%d bytes)\n", rep.Users, rep.Mailboxes, rep.Messages, rep.Bytes)
 	left, repairable, repaired := 0, 0, 0
 	for _, p := range rep.Problems {
@@ -125,9 +125,17 @@ func checkLive(dir string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "no problems found")
 		return 0
 	}
-	for _, p := range rep.Problems {
-		fmt.Fprintln(stdout, "problem:", p)
-	}
-	fmt.Fprintf(stdout, "%d problems found; stop the server and run \"sealpost check --repair\" to fix what is safe to fix\n", len(rep.Problems))
+	printProblems(stdout, "problem:", rep)
+	fmt.Fprintf(stdout, "%d problems found; stop the server and run \"sealpost check --repair\" to fix what is safe to fix\n", len(rep.Problems)+rep.Omitted)
 	return 1
+}
+
+// printProblems lists a check's problems, one a line after prefix.
+func printProblems(w io.Writer, prefix string, rep *mailstore.CheckReport) {
+	for _, p := range rep.Problems {
+		fmt.Fprintln(w, prefix, p)
+	}
+	if rep.Omitted > 0 {
+		fmt.Fprintf(w, "%s ... %d more problems not listed\n", prefix, rep.Omitted)
+	}
 }
