@@ -167,7 +167,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) er
 	m := newMetrics(cfg, log)
 	st, err := mailstore.Open(cfg.DataDir, mailstore.Options{
 		MaxMessageSize: int64(cfg.Limits.MaxMessageSize), Logger: log.With("component", "store"),
-		Observer: storeObserver(m),
+		Observer: storeObserver(m), AuthCacheTTL: time.Duration(cfg.Limits.AuthCacheTTL),
 	})
 	if err != nil {
 		return err
