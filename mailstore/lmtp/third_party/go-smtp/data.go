@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 )
@@ -92,6 +93,26 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		stateEOF              // reached .\r\n end marker line
 	)
 	for n < len(b) && r.state != stateEOF {
+		// SEALPOST-PATCH: in the middle of a line only a CR can change
+		// the state, so copy everything up to the next CR (or what is
+		// buffered, or what fits in b) in one go instead of byte by byte.
+		// The state machine below still sees every CR, LF and dot at the
+		// start of a line, so the output is the same.
+		if r.state == stateData && r.r.Buffered() > 0 {
+			buf, _ := r.r.Peek(r.r.Buffered())
+			if len(buf) > len(b)-n {
+				buf = buf[:len(b)-n]
+			}
+			i := bytes.IndexByte(buf, '\r')
+			if i < 0 {
+				i = len(buf)
+			}
+			if i > 0 {
+				n += copy(b[n:], buf[:i])
+				r.r.Discard(i)
+				continue
+			}
+		}
 		var c byte
 		c, err = r.r.ReadByte()
 		if err != nil {
