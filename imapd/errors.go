@@ -83,6 +83,12 @@ func toIMAP(err error, t target) (reply error, known bool) {
 		return no(imap.ResponseCodeAlreadyExists, "Mailbox already exists"), true
 	case errors.Is(err, mailstore.ErrOverQuota):
 		return no(imap.ResponseCodeOverQuota, "Quota exceeded"), true
+	case errors.Is(err, mailstore.ErrNoSpace):
+		// RFC 5530 has no code for a full disk. OVERQUOTA, as Dovecot
+		// answers, makes clients tell the user that storage is full, and
+		// expunging does free space; the text says it is the server's.
+		// Not "known": the admin must hear of it, so it is logged as an error.
+		return no(imap.ResponseCodeOverQuota, "Not enough disk space on the server, try again later"), false
 	case errors.Is(err, mailstore.ErrTooBig):
 		return no(imap.ResponseCodeTooBig, "Message too big"), true
 	case errors.Is(err, mailstore.ErrBadName):

@@ -57,8 +57,10 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 		}
 		v.tell(msgs, false) // the FETCH responses carry FLAGS
 	}
-	want := mailstore.FetchWant{Envelope: opts.Envelope, Structure: needsStructure(opts)}
-	f := &fetcher{s: s, w: w, opts: opts, flags: opts.Flags || markSeen}
+	want := mailstore.FetchWant{RawEnvelope: opts.Envelope, Structure: needsStructure(opts)}
+	caps := s.ic.EnabledCaps()
+	f := &fetcher{s: s, w: w, opts: opts, flags: opts.Flags || markSeen,
+		utf8: caps.Has(imap.CapIMAP4rev2) || caps.Has(imap.CapUTF8Accept)}
 	i := 0
 	err = s.acct.Fetch(s.ctx, id, uids, want, func(m *mailstore.MessageMeta) error {
 		for i < len(refs) && refs[i].uid < m.UID {
@@ -128,6 +130,12 @@ type fetcher struct {
 	w     *imapserver.FetchWriter
 	opts  *imap.FetchOptions
 	flags bool
+	utf8  bool // quoted strings may carry UTF-8 (as imapserver decides it)
+
+	// Reused from message to message (see wire.go).
+	buf     []byte
+	scratch []byte
+	env     msgmeta.EnvelopeView
 }
 
 // item is one prepared section: where its bytes come from and how many
@@ -284,20 +292,9 @@ func (f *fetcher) binary(it *item, m *mailstore.MessageMeta, root *msgmeta.Part,
 }
 
 func (f *fetcher) write(rw *imapserver.FetchResponseWriter, m *mailstore.MessageMeta, root *msgmeta.Part, items []item, open func() (*os.File, error)) error {
-	if f.opts.UID {
-		rw.WriteUID(imap.UID(m.UID)) // first, as clients expect
-	}
-	if f.flags {
-		rw.WriteFlags(imapFlags(m.Flags))
-	}
-	if f.opts.InternalDate {
-		rw.WriteInternalDate(m.InternalDate) // in the zone APPEND gave it
-	}
-	if f.opts.RFC822Size {
-		rw.WriteRFC822Size(m.Size)
-	}
-	if f.opts.Envelope {
-		rw.WriteEnvelope(toEnvelope(m.Envelope))
+	f.buf = f.appendRecordItems(f.buf[:0], m)
+	if len(f.buf) > 0 {
+		rw.WriteRaw(f.buf)
 	}
 	if f.opts.BodyStructure != nil {
 		rw.WriteBodyStructure(toBodyStructure(root, 0))

@@ -55,6 +55,7 @@ type envConfig struct {
 	AppendLimit       int64 // Options.AppendLimit; zero: the default
 	QueueLimit        int   // events a selected session may hold; zero: the default
 	Logger            *slog.Logger
+	Faults            *mailstore.Faults
 	// RealAuth logs in through mailstore/login with argon2id hashes, as
 	// production does. Otherwise users get a cheap imported hash and a
 	// map-based Authenticator, so -race tests do not spend seconds hashing.
@@ -99,7 +100,7 @@ var cheapHash = sync.OnceValue(func() string {
 
 func newEnv(t testing.TB, cfg envConfig) *testEnv {
 	t.Helper()
-	st, err := mailstore.Open(t.TempDir(), mailstore.Options{MaxMessageSize: cfg.MaxMessage})
+	st, err := mailstore.Open(t.TempDir(), mailstore.Options{MaxMessageSize: cfg.MaxMessage, Faults: cfg.Faults})
 	if err != nil {
 		t.Fatal(err)
 	}

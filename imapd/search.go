@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"sealpost/mailstore"
+	"sealpost/mailstore/msgmeta"
 )
 
 // Search answers SEARCH and UID SEARCH (RFC 9051 §6.4.4) with ESEARCH
@@ -47,7 +48,7 @@ func (s *session) search(v *mailboxView, refs []msgRef, criteria *imap.SearchCri
 	ev := &evaluator{s: s}
 	c := ev.static(criteria, uint32(len(refs)), maxUID, v.savedSearch())
 	ev.collect(c)
-	want := mailstore.FetchWant{Envelope: ev.needEnvelope, Structure: ev.needText}
+	want := mailstore.FetchWant{RawEnvelope: ev.needEnvelope, Structure: ev.needText}
 	var matched []msgRef
 	i := 0
 	err = s.acct.Fetch(s.ctx, id, nil, want, func(m *mailstore.MessageMeta) error {
@@ -57,7 +58,8 @@ func (s *session) search(v *mailboxView, refs []msgRef, criteria *imap.SearchCri
 		if i == len(refs) || refs[i].uid != m.UID {
 			return nil // arrived after the view: not the client's yet
 		}
-		mc := &msgCtx{ev: ev, m: m, seq: refs[i].seq}
+		mc := &ev.mc
+		*mc = msgCtx{ev: ev, m: m, seq: refs[i].seq}
 		defer mc.close()
 		ok, err := ev.match(c, mc)
 		if errors.Is(err, mailstore.ErrGone) {
@@ -133,7 +135,10 @@ func searchData(kind imapserver.NumKind, matched []msgRef) *imap.SearchData {
 type evaluator struct {
 	s            *session
 	needEnvelope bool
-	needText     bool // structure, header or body
+	mc           msgCtx               // the message under evaluation
+	env          msgmeta.EnvelopeView // its envelope, read in place
+	buf          []byte               // scratch for envelope fields
+	needText     bool                 // structure, header or body
 	bodyNeedles  []string
 	textNeedles  []string
 }
@@ -271,11 +276,12 @@ func (ev *evaluator) match(c *imap.SearchCriteria, mc *msgCtx) (bool, error) {
 		}
 	}
 	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
-		sent := m.InternalDate // no usable Date: use the arrival
-		if m.Envelope != nil && !m.Envelope.Date.IsZero() {
-			sent = m.Envelope.Date
+		sent := day(m.InternalDate) // no usable Date: use the arrival
+		if env := mc.envelope(); env != nil && env.HasDate {
+			// The calendar day in the date's own zone.
+			sent = day(time.Unix(env.DateUnix+int64(env.DateZone), 0).UTC())
 		}
-		if !dayIn(day(sent), c.SentSince, c.SentBefore) {
+		if !dayIn(sent, c.SentSince, c.SentBefore) {
 			return false, nil
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -259,25 +260,19 @@ func (s *session) Select(name string, opts *imap.SelectOptions) (*imap.SelectDat
 	return data, nil
 }
 
-var errStop = errors.New("stop")
-
+// firstUnseen is the sequence number of the first unseen message of the
+// snapshot, 0 if none. The store looks it up in a second transaction; a
+// message that arrived in between is not the client's yet and counts as
+// none.
 func firstUnseen(ctx context.Context, acct *mailstore.Account, id mailstore.MailboxID, uids []mailstore.UID) (uint32, error) {
-	var seq uint32
-	i := 0
-	err := acct.Fetch(ctx, id, nil, mailstore.FetchWant{}, func(m *mailstore.MessageMeta) error {
-		for i < len(uids) && uids[i] < m.UID {
-			i++
-		}
-		if i < len(uids) && uids[i] == m.UID && !m.HasFlag(mailstore.FlagSeen) {
-			seq = uint32(i + 1)
-			return errStop
-		}
-		return nil
-	})
-	if errors.Is(err, errStop) {
-		err = nil
+	uid, ok, err := acct.FirstUnseen(ctx, id)
+	if err != nil || !ok {
+		return 0, err
 	}
-	return seq, err
+	if i, found := slices.BinarySearch(uids, uid); found {
+		return uint32(i + 1), nil
+	}
+	return 0, nil
 }
 
 // Unselect leaves the selected mailbox (CLOSE has already expunged).
@@ -383,9 +378,11 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 // keepalive writes an untagged OK. imapserver has no way to write one
 // through its encoder (which serializes its writes), so it goes straight to
 // the connection, in one Write, which a *tls.Conn never interleaves with
-// another. Nothing else is written meanwhile: imapserver flushes after every
-// response and writes nothing during IDLE but our updates, which run on
-// this goroutine; our own BYEs take wmu; once stop is closed no keepalive
+// another. Nothing else is written meanwhile: nothing is left in
+// imapserver's buffer during IDLE (the replies a command batches are
+// flushed by its tagged reply, and IDLE's "+ idling" and updates are
+// flushed as written), it writes nothing during IDLE but our updates, which
+// run on this goroutine; our own BYEs take wmu; once stop is closed no keepalive
 // starts, and the commands that follow wait (waitIdle) for Idle to return.
 func (s *session) keepalive(stop <-chan struct{}) error {
 	s.wmu.Lock()

@@ -3,6 +3,7 @@ package imapd
 import (
 	"errors"
 	"io"
+	"strconv"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -50,6 +51,7 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 		return nil
 	}
 	i := 0
+	var buf []byte
 	for _, m := range msgs { // both ascending by UID
 		for i < len(refs) && refs[i].uid < m.UID {
 			i++
@@ -57,9 +59,11 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 		if i == len(refs) || refs[i].uid != m.UID {
 			continue
 		}
+		buf = append(buf[:0], "UID "...)
+		buf = strconv.AppendUint(buf, uint64(m.UID), 10)
+		buf = appendFlags(append(buf, ' '), m.Flags)
 		rw := w.CreateMessage(refs[i].seq)
-		rw.WriteUID(imap.UID(m.UID))
-		rw.WriteFlags(imapFlags(m.Flags))
+		rw.WriteRaw(buf)
 		if err := rw.Close(); err != nil {
 			return err
 		}

@@ -52,6 +52,8 @@ type msgCtx struct {
 	seq  uint32
 	file *os.File
 
+	envRead bool // envelope() was called; envOK: it is readable
+	envOK   bool
 	fields  []headerField // top-level header, decoded; nil until read
 	scanned bool
 	body    map[string]bool // needle → found in the body
@@ -141,8 +143,11 @@ func parseFields(hdr []byte) []headerField {
 // asks whether the field exists at all (RFC 9051 §6.4.4).
 func (mc *msgCtx) headerHas(key, value string) (bool, error) {
 	needle := strings.ToLower(value)
-	if value != "" && envelopeField(key) && mc.m.Envelope != nil {
-		return strings.Contains(strings.ToLower(envelopeText(mc.m.Envelope, key)), needle), nil
+	if value != "" && envelopeField(key) {
+		if env := mc.envelope(); env != nil {
+			mc.ev.buf = appendEnvelopeText(mc.ev.buf[:0], env, key)
+			return containsFold(mc.ev.buf, needle), nil
+		}
 	}
 	fields, err := mc.headerFields()
 	if err != nil {
@@ -157,44 +162,77 @@ func (mc *msgCtx) headerHas(key, value string) (bool, error) {
 	return false, nil
 }
 
-// envelopeText renders an envelope field for substring matching.
-func envelopeText(e *msgmeta.Envelope, key string) string {
-	var l []msgmeta.Address
+// envelope reads the message's stored envelope once; nil when it is
+// missing or unreadable (then the header itself is searched).
+func (mc *msgCtx) envelope() *msgmeta.EnvelopeView {
+	if !mc.envRead {
+		mc.envRead = true
+		mc.envOK = mc.m.RawEnvelope != nil && msgmeta.ReadEnvelope(mc.m.RawEnvelope, &mc.ev.env) == nil
+	}
+	if !mc.envOK {
+		return nil
+	}
+	return &mc.ev.env
+}
+
+// appendEnvelopeText renders an envelope field for substring matching:
+// the decoded text, addresses as "Name <mailbox@host>, ".
+func appendEnvelopeText(b []byte, e *msgmeta.EnvelopeView, key string) []byte {
+	var l []msgmeta.AddressView
 	switch strings.ToLower(key) {
 	case "subject":
-		return e.Subject
+		return append(b, e.Subject...)
 	case "message-id":
-		return e.MessageID
+		return append(b, e.MessageID...)
 	case "in-reply-to":
-		return strings.Join(e.InReplyTo, " ")
+		for i, id := range e.InReplyTo {
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			b = append(b, id...)
+		}
+		return b
 	case "from":
-		l = e.From
-	case "to":
-		l = e.To
-	case "cc":
-		l = e.Cc
-	case "bcc":
-		l = e.Bcc
+		l = e.Lists[0]
 	case "sender":
-		l = e.Sender
+		l = e.Lists[1]
 	case "reply-to":
-		l = e.ReplyTo
+		l = e.Lists[2]
+	case "to":
+		l = e.Lists[3]
+	case "cc":
+		l = e.Lists[4]
+	case "bcc":
+		l = e.Lists[5]
 	}
-	var b strings.Builder
 	for _, a := range l {
-		if a.Name != "" {
-			b.WriteString(a.Name)
-			b.WriteString(" ")
+		if len(a.Name) > 0 {
+			b = append(append(b, a.Name...), ' ')
 		}
-		b.WriteString("<")
-		b.WriteString(a.Mailbox)
-		if a.Host != "" {
-			b.WriteString("@")
-			b.WriteString(a.Host)
+		b = append(append(b, '<'), a.Mailbox...)
+		if len(a.Host) > 0 {
+			b = append(append(b, '@'), a.Host...)
 		}
-		b.WriteString(">, ")
+		b = append(b, ">, "...)
 	}
-	return b.String()
+	return b
+}
+
+// containsFold reports whether the lower-cased s contains needle (already
+// lower case): strings.Contains(strings.ToLower(s), needle), without the
+// copy when s is ASCII.
+func containsFold(s []byte, needle string) bool {
+	for _, c := range s {
+		if c >= utf8.RuneSelf {
+			return strings.Contains(strings.ToLower(string(s)), needle)
+		}
+	}
+	for i := range s {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			s[i] += 'a' - 'A' // s is the caller's scratch copy
+		}
+	}
+	return bytes.Contains(s, []byte(needle))
 }
 
 func (mc *msgCtx) bodyHas(needle string) (bool, error) {

@@ -44,6 +44,7 @@ type mailboxView struct {
 	name    string
 	snapSeq uint64
 	// uids is the client's view, ascending: sequence number n is uids[n-1].
+	// It is never changed in place (it may be shared, see openView).
 	uids []mailstore.UID
 	// adds are messages that arrived after the view; EXISTS announces them.
 	adds []mailstore.UID
@@ -108,7 +109,7 @@ func openView(ctx context.Context, acct *mailstore.Account, name string, readOnl
 			return nil, nil, err
 		}
 		v.uidValidity = snap.Info.UIDValidity
-		v.uids, v.snapSeq = snap.UIDs, snap.Seq
+		v.uids, v.snapSeq = snap.UIDs, snap.Seq // shared: only appended to or replaced
 		return v, snap, nil
 	}
 }
@@ -377,11 +378,15 @@ func (v *mailboxView) writeExpungesLocked(write func(seqNum uint32) error) error
 		}
 	}
 	// The view follows even if the client did not get every line: the
-	// connection is then broken anyway.
-	v.uids = slices.DeleteFunc(v.uids, func(u mailstore.UID) bool {
-		_, ok := v.expunged[u]
-		return ok
-	})
+	// connection is then broken anyway. A new slice: uids may be the
+	// store's snapshot, shared with other views (mailstore.Snapshot).
+	kept := make([]mailstore.UID, 0, len(v.uids)-min(len(v.expunged), len(v.uids)))
+	for _, u := range v.uids {
+		if _, ok := v.expunged[u]; !ok {
+			kept = append(kept, u)
+		}
+	}
+	v.uids = kept
 	clear(v.expunged)
 	return err
 }

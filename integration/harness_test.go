@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build sealpost:", err)
 		os.Exit(1)
 	}
+	// A -race binary sleeps 1 s at exit by default (ThreadSanitizer's
+	// atexit_sleep_ms): every Stop and CLI call would pay it.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

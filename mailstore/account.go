@@ -46,6 +46,8 @@ type Account struct {
 	popLocked bool
 
 	removals removalHold // postpones body removal while a backup or check reads (backup.go)
+
+	uids uidCache // UID lists of large mailboxes for Snapshot (mailbox.go)
 }
 
 // Per-account bbolt layout (schema.go in spirit; small enough to keep here).
@@ -197,11 +199,11 @@ func (a *Account) write(fn func(*wtx) error) error {
 	// wait for a committer that is gone.
 	select {
 	case err := <-op.done:
-		return err
+		return noSpace(err)
 	case <-a.stopped:
 		select {
 		case err := <-op.done:
-			return err
+			return noSpace(err)
 		default:
 			return ErrClosed
 		}
@@ -245,6 +247,9 @@ func (a *Account) committer() {
 func (a *Account) runBatch(batch []*writeOp) {
 	start := time.Now()
 	err := a.db.Update(func(tx *bolt.Tx) error {
+		if err := a.store.opts.Faults.commit(); err != nil {
+			return err
+		}
 		for _, op := range batch {
 			op.w = &wtx{tx: tx, a: a}
 			op.err = nil

@@ -321,7 +321,7 @@ func EmptyDir(dir string) error {
 // Restore copies the backup in backupDir into dataDir, which must be
 // absent or empty, removes users that were deleted while the backup ran,
 // and checks the result. The backup is left as it was.
-func Restore(ctx context.Context, backupDir, dataDir string) (*BackupManifest, *CheckReport, error) {
+func Restore(ctx context.Context, backupDir, dataDir string) (*BackupManifest, *LiveCheckReport, error) {
 	m, err := ReadBackupManifest(backupDir)
 	if err != nil {
 		return nil, nil, err
@@ -363,7 +363,7 @@ func Restore(ctx context.Context, backupDir, dataDir string) (*BackupManifest, *
 			return m, nil, fmt.Errorf("restore: remove user %s deleted during the backup: %w", name, err)
 		}
 	}
-	rep, err := st.Check(ctx)
+	rep, err := st.CheckLive(ctx)
 	return m, rep, err
 }
 

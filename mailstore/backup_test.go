@@ -222,7 +222,7 @@ func TestCheckFindsDamage(t *testing.T) {
 	s := openTest(t, "")
 	ann := newUser(t, s, "ann")
 	fill(t, ann, 3)
-	rep, err := s.Check(ctx)
+	rep, err := s.CheckLive(ctx)
 	if err != nil || !rep.OK() || rep.Messages != 3 || rep.Mailboxes != len(DefaultMailboxes)+2 {
 		t.Fatalf("healthy store: %v %+v", err, rep)
 	}
@@ -234,7 +234,7 @@ func TestCheckFindsDamage(t *testing.T) {
 	})
 	os.Remove(paths[0])
 	os.WriteFile(paths[1], []byte("short"), 0o600)
-	rep, err = s.Check(ctx)
+	rep, err = s.CheckLive(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,12 +27,7 @@ func newBlobName() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (a *Account) blobPath(name string) string {
-	if len(name) < 3 {
-		return filepath.Join(a.dir, "blobs", "_", name)
-	}
-	return filepath.Join(a.dir, "blobs", name[:2], name)
-}
+func (a *Account) blobPath(name string) string { return filepath.Join(a.dir, blobRel(name)) }
 
 // Open returns a message's body for reading. The file stays readable even
 // if the message is expunged while it is open. A message already expunged
@@ -91,23 +86,27 @@ func (a *Account) writeBlob(r io.Reader, limit int64) (*newBlob, error) {
 	}
 	if err != nil {
 		if !errors.Is(err, ErrTooBig) {
-			err = fmt.Errorf("write message: %w", err)
+			err = noSpace(fmt.Errorf("write message: %w", err))
 		}
 		return fail(err)
 	}
 	if err := bw.Flush(); err != nil {
-		return fail(fmt.Errorf("write message: %w", err))
+		return fail(noSpace(fmt.Errorf("write message: %w", err)))
 	}
-	if err := f.Sync(); err != nil {
-		return fail(fmt.Errorf("write message: fsync: %w", err))
+	err = a.store.opts.Faults.body()
+	if err == nil {
+		err = f.Sync()
+	}
+	if err != nil {
+		return fail(noSpace(fmt.Errorf("write message: fsync: %w", err)))
 	}
 	if err := f.Close(); err != nil {
-		return fail(fmt.Errorf("write message: %w", err))
+		return fail(noSpace(fmt.Errorf("write message: %w", err)))
 	}
 	name := newBlobName()
 	if err := a.placeBlob(name, func(dst string) error { return os.Rename(tmp, dst) }); err != nil {
 		os.Remove(tmp)
-		return nil, err
+		return nil, noSpace(err)
 	}
 	return &newBlob{name: name, size: cw.n, meta: meta}, nil
 }
@@ -143,12 +142,15 @@ func syncDir(dir string) error {
 func (a *Account) linkBlob(src string) (string, error) {
 	name := newBlobName()
 	err := a.placeBlob(name, func(dst string) error {
+		if err := a.store.opts.Faults.body(); err != nil {
+			return err
+		}
 		if err := os.Link(a.blobPath(src), dst); err == nil {
 			return nil
 		}
 		return copyFile(a.blobPath(src), dst)
 	})
-	return name, err
+	return name, noSpace(err)
 }
 
 func copyFile(src, dst string) error {
@@ -232,7 +234,11 @@ func (a *Account) cleanOrphans() error {
 		})
 	})
 	if err != nil {
-		return err
+		// A damaged record hides which body it owns: remove nothing, but
+		// let the account open (its other mail stays readable).
+		a.store.log.Error("not removing orphaned message files: the account has damaged records; run sealpost check",
+			"user", a.user.Name, "err", err)
+		return nil
 	}
 	var orphans []string
 	err = filepath.WalkDir(filepath.Join(a.dir, "blobs"), func(p string, d fs.DirEntry, err error) error {

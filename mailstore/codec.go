@@ -35,7 +35,11 @@ const (
 var errBadRecord = errors.New("mailstore: corrupt message record")
 
 func (r *record) encode() []byte {
-	b := make([]byte, 0, 48+len(r.blob)+8*len(r.keywords))
+	return r.appendEncoded(make([]byte, 0, 48+len(r.blob)+8*len(r.keywords)))
+}
+
+// appendEncoded appends the record's encoding to b.
+func (r *record) appendEncoded(b []byte) []byte {
 	_, off := r.internal.Zone()
 	if off <= -maxZoneOffset || off >= maxZoneOffset {
 		off = 0 // not from a parsed date; keep the instant, drop the zone

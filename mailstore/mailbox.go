@@ -1,12 +1,15 @@
 package mailstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -363,13 +366,16 @@ func (a *Account) Mailbox(ctx context.Context, name string) (MailboxInfo, error)
 // Snapshot is a mailbox's state at one commit: what SELECT shows.
 type Snapshot struct {
 	Info MailboxInfo
-	UIDs []UID  // ascending
+	UIDs []UID  // ascending; shared with other snapshots, never to be changed in place (append copies)
 	Seq  uint64 // events with Seq() <= this are already reflected
 }
 
 // Snapshot reads a mailbox's info and UID list in one transaction. To
 // follow changes without gaps, call Watch first, then Snapshot, and drop
 // watched events whose Seq is not above Snapshot.Seq.
+//
+// The UID list of a large mailbox comes from a cache (uidCache) while the
+// mailbox has not changed, instead of a walk over every record.
 func (a *Account) Snapshot(ctx context.Context, id MailboxID) (*Snapshot, error) {
 	s := new(Snapshot)
 	err := a.db.View(func(tx *bolt.Tx) error {
@@ -379,12 +385,113 @@ func (a *Account) Snapshot(ctx context.Context, id MailboxID) (*Snapshot, error)
 		}
 		s.Info = m.info.public(m.id)
 		s.Seq = getU64(tx.Bucket(bktAcctMeta), keySeq)
+		key := uidListKey{id: id, uidValidity: m.info.UIDValidity, uidNext: m.info.UIDNext, messages: m.info.Messages}
+		if s.UIDs = a.uids.get(key); s.UIDs != nil {
+			return nil
+		}
 		s.UIDs = make([]UID, 0, m.info.Messages)
 		c := m.msgs().Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			s.UIDs = append(s.UIDs, UID(binary.BigEndian.Uint32(k)))
 		}
+		s.UIDs = slices.Clip(s.UIDs) // so that an append by the caller copies
+		a.uids.put(key, s.UIDs)
 		return nil
 	})
 	return s, err
+}
+
+// uidListKey identifies the set of UIDs in a mailbox. Only insert and
+// remove change that set: insert raises UIDNEXT (which never goes down) and
+// the message count, remove lowers the count. So while UIDNEXT and the
+// count of a mailbox (an ID is never reused) stay the same, so does its set
+// of UIDs. Anything else that adds or deletes records must keep that true.
+type uidListKey struct {
+	id          MailboxID
+	uidValidity uint32
+	uidNext     uint32
+	messages    uint32
+}
+
+// uidCache keeps the UID lists of the last few large mailboxes read by
+// Snapshot, so that SELECT of a 100k-message mailbox walks no records.
+// The lists are shared with the snapshots, which never change them.
+type uidCache struct {
+	mu      sync.Mutex
+	entries []uidCacheEntry // most recent last
+}
+
+type uidCacheEntry struct {
+	key  uidListKey
+	uids []UID
+}
+
+const (
+	uidCacheMin     = 1000 // smaller mailboxes are walked: it is cheap
+	uidCacheEntries = 4
+)
+
+func (c *uidCache) get(key uidListKey) []UID {
+	if key.messages < uidCacheMin {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.entries {
+		if e.key == key {
+			return e.uids
+		}
+	}
+	return nil
+}
+
+func (c *uidCache) put(key uidListKey, uids []UID) {
+	if key.messages < uidCacheMin || len(uids) != int(key.messages) {
+		return // a count that disagrees with the records: do not trust it
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = slices.DeleteFunc(c.entries, func(e uidCacheEntry) bool { return e.key.id == key.id })
+	if len(c.entries) >= uidCacheEntries {
+		c.entries = slices.Delete(c.entries, 0, 1)
+	}
+	c.entries = append(c.entries, uidCacheEntry{key: key, uids: uids})
+}
+
+// FirstUnseen returns the lowest UID without \Seen (ok false if there is
+// none). It reads the flag byte of the records only, from both ends at
+// once: from the start it stops at the first unseen message; from the end
+// it stops once it has passed as many unseen messages as the mailbox
+// counts, so a mailbox whose unread mail is recent is not walked whole.
+func (a *Account) FirstUnseen(ctx context.Context, id MailboxID) (uid UID, ok bool, err error) {
+	err = a.db.View(func(tx *bolt.Tx) error {
+		m, err := openMbox(tx, id)
+		if err != nil {
+			return err
+		}
+		if m.info.Unseen == 0 {
+			return nil
+		}
+		unseen := func(v []byte) bool { return len(v) < 2 || flagBits(v[1])&bitSeen == 0 }
+		fwd, back := m.msgs().Cursor(), m.msgs().Cursor()
+		fk, fv := fwd.First()
+		bk, bv := back.Last()
+		left := m.info.Unseen // unseen messages the backward walk has yet to pass
+		for fk != nil && bk != nil && bytes.Compare(fk, bk) <= 0 {
+			if unseen(fv) {
+				uid, ok = UID(beUint32(fk)), true
+				return nil
+			}
+			if unseen(bv) {
+				uid, ok = UID(beUint32(bk)), true // the lowest the backward walk has seen
+				if left--; left == 0 {
+					return nil
+				}
+			}
+			fk, fv = fwd.Next()
+			bk, bv = back.Prev()
+		}
+		return nil // the walks met (the count was off): the backward walk's lowest, if any
+	})
+	return uid, ok, err
 }

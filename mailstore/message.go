@@ -1,6 +1,7 @@
 package mailstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -184,8 +185,12 @@ func (w *wtx) remove(m *mbox, uid UID) (record, bool, error) {
 
 // FetchWant selects the parsed metadata Fetch returns besides the record.
 type FetchWant struct {
-	Envelope  bool
-	Structure bool
+	Envelope bool
+	// RawEnvelope returns the envelope in its stored encoding (read it with
+	// msgmeta.ReadEnvelope), which costs no decoding or allocation per
+	// message.
+	RawEnvelope bool
+	Structure   bool
 }
 
 const fetchChunk = 1024
@@ -201,13 +206,20 @@ func (a *Account) Fetch(ctx context.Context, id MailboxID, uids []UID, want Fetc
 			return err
 		}
 		batch := make([]MessageMeta, 0, fetchChunk)
+		var arena []byte // raw envelopes of the batch, copied out of the tx
+		if want.RawEnvelope {
+			arena = make([]byte, 0, 256*fetchChunk)
+		}
 		start := time.Now()
 		err := a.db.View(func(tx *bolt.Tx) error {
 			m, err := openMbox(tx, id)
 			if err != nil {
 				return err
 			}
-			msgs, env, part := m.msgs(), m.b.Bucket(bktEnv), m.b.Bucket(bktPart)
+			// One cursor per bucket, moving forward: Bucket.Get makes
+			// (and allocates) a new cursor for every call.
+			msgs := m.msgs().Cursor()
+			env, part := newSeeker(m.b.Bucket(bktEnv)), newSeeker(m.b.Bucket(bktPart))
 			add := func(k, v []byte) error {
 				r, err := decodeRecord(v)
 				if err != nil {
@@ -215,13 +227,20 @@ func (a *Account) Fetch(ctx context.Context, id MailboxID, uids []UID, want Fetc
 				}
 				mm := MessageMeta{Message: r.message(UID(binary.BigEndian.Uint32(k)))}
 				if want.Envelope {
-					e, err := msgmeta.DecodeEnvelope(env.Get(k))
+					e, err := msgmeta.DecodeEnvelope(env.get(k))
 					if err == nil {
 						mm.Envelope = &e
 					}
 				}
+				if want.RawEnvelope {
+					// Earlier envelopes keep the old array when append
+					// grows the arena.
+					n := len(arena)
+					arena = append(arena, env.get(k)...)
+					mm.RawEnvelope = arena[n:len(arena):len(arena)]
+				}
 				if want.Structure {
-					p, err := msgmeta.DecodePart(part.Get(k))
+					p, err := msgmeta.DecodePart(part.get(k))
 					if err == nil {
 						mm.Structure = &p
 					}
@@ -230,18 +249,19 @@ func (a *Account) Fetch(ctx context.Context, id MailboxID, uids []UID, want Fetc
 				return nil
 			}
 			if uids == nil {
-				c := msgs.Cursor()
-				k, v := c.Seek(uidKey(after + 1))
-				for ; k != nil && len(batch) < fetchChunk; k, v = c.Next() {
+				k, v := msgs.Seek(uidKey(after + 1))
+				for ; k != nil && len(batch) < fetchChunk; k, v = msgs.Next() {
 					if err := add(k, v); err != nil {
 						return err
 					}
 				}
 				return nil
 			}
+			ms := &seeker{c: msgs}
+			k := make([]byte, 4)
 			for ; i < len(uids) && len(batch) < fetchChunk; i++ {
-				k := uidKey(uids[i])
-				if v := msgs.Get(k); v != nil {
+				binary.BigEndian.PutUint32(k, uint32(uids[i]))
+				if v := ms.get(k); v != nil {
 					if err := add(k, v); err != nil {
 						return err
 					}
@@ -268,6 +288,54 @@ func (a *Account) Fetch(ctx context.Context, id MailboxID, uids []UID, want Fetc
 	return nil
 }
 
+// seeker reads a bucket at ascending keys: when the next key asked for is
+// the next key in the bucket (the envelopes and structures of a mailbox
+// have the same keys as its records), one step replaces a search.
+type seeker struct {
+	c *bolt.Cursor
+	k []byte // where c is; nil: not positioned
+}
+
+func newSeeker(b *bolt.Bucket) *seeker {
+	if b == nil {
+		return &seeker{}
+	}
+	return &seeker{c: b.Cursor()}
+}
+
+func (s *seeker) get(key []byte) []byte {
+	if s.c == nil {
+		return nil
+	}
+	var k, v []byte
+	if s.k != nil && bytes.Compare(s.k, key) < 0 {
+		k, v = s.c.Next()
+		if k != nil && bytes.Compare(k, key) < 0 {
+			k, v = s.c.Seek(key)
+		}
+	} else {
+		k, v = s.c.Seek(key)
+	}
+	s.k = k
+	if !bytes.Equal(k, key) {
+		return nil
+	}
+	return v
+}
+
+// seekGet is Bucket.Get through a cursor the caller reuses (nil: no
+// bucket, no value).
+func seekGet(c *bolt.Cursor, key []byte) []byte {
+	if c == nil {
+		return nil
+	}
+	k, v := c.Seek(key)
+	if !bytes.Equal(k, key) {
+		return nil
+	}
+	return v
+}
+
 // FlagResult is a message after SetFlags: its record with the flags after
 // the call, and whether the call changed them.
 type FlagResult struct {
@@ -281,7 +349,7 @@ type FlagResult struct {
 // event and are reported with Changed false.
 func (a *Account) SetFlags(ctx context.Context, id MailboxID, uids []UID, op FlagOp, flags []string) ([]FlagResult, error) {
 	bits, kws := splitFlags(flags)
-	var out []FlagResult
+	out := make([]FlagResult, 0, len(uids))
 	err := a.write(func(w *wtx) error {
 		out = out[:0]
 		m, err := openMbox(w.tx, id)
@@ -289,9 +357,32 @@ func (a *Account) SetFlags(ctx context.Context, id MailboxID, uids []UID, op Fla
 			return err
 		}
 		var changed []Message
+		// Read everything first, through one cursor moving forward, then
+		// write: a Put repositions the cursor, and Get makes a new one per
+		// call. Keys and values live in two arenas until the commit.
+		rd := newSeeker(m.msgs())
+		keys := make([]byte, 0, 4*len(uids))
+		var vals []byte
+		type put struct{ k, v []byte }
+		var puts []put
+		var first map[UID]int // for uids not strictly ascending: index in out
+		for i := 1; i < len(uids) && first == nil; i++ {
+			if uids[i] <= uids[i-1] {
+				first = map[UID]int{}
+			}
+		}
 		for _, uid := range uids {
-			k := uidKey(uid)
-			v := m.msgs().Get(k)
+			if first != nil {
+				if j, dup := first[uid]; dup {
+					// Applied already: as if again, nothing changes.
+					out = append(out, FlagResult{Message: out[j].Message})
+					continue
+				}
+			}
+			kn := len(keys)
+			keys = binary.BigEndian.AppendUint32(keys, uint32(uid))
+			k := keys[kn:len(keys):len(keys)]
+			v := rd.get(k)
 			if v == nil {
 				continue
 			}
@@ -314,12 +405,25 @@ func (a *Account) SetFlags(ctx context.Context, id MailboxID, uids []UID, op Fla
 				}
 				r.bits, r.keywords, r.modseq = nb, nk, w.nextModSeq()
 				m.info.HighestModSeq = r.modseq
-				if err := m.msgs().Put(k, r.encode()); err != nil {
-					return err
+				vn := len(vals)
+				vals = r.appendEncoded(vals)
+				if puts == nil {
+					puts = make([]put, 0, len(uids)-len(out))
+					changed = make([]Message, 0, len(uids)-len(out))
 				}
+				puts = append(puts, put{k, vals[vn:len(vals):len(vals)]})
 				changed = append(changed, r.message(uid))
 			}
+			if first != nil {
+				first[uid] = len(out)
+			}
 			out = append(out, FlagResult{Message: r.message(uid), Changed: changes})
+		}
+		msgs := m.msgs()
+		for _, p := range puts {
+			if err := msgs.Put(p.k, p.v); err != nil {
+				return err
+			}
 		}
 		if len(changed) > 0 {
 			w.emit(FlagsChanged{Mailbox: m.id, Messages: changed})

@@ -34,6 +34,8 @@ type Options struct {
 	// (auth.Cache), so that the same password for the same user skips the
 	// slow hash check; zero disables the cache.
 	AuthCacheTTL time.Duration
+	// Faults injects write errors (tests only; nil in production).
+	Faults *Faults
 }
 
 // Store is an open message store. It is safe for concurrent use.
@@ -122,11 +124,17 @@ func makeStoreDirs(dir string) error {
 // removed when the account is first opened (see cleanOrphans).
 func (s *Store) sweep() error {
 	live := map[string]bool{}
+	damaged := false
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bktUsers).ForEach(func(k, v []byte) error {
 			var rec userRecord
 			if err := json.Unmarshal(v, &rec); err != nil {
-				return fmt.Errorf("user %s: %w", k, err)
+				// One damaged record must not keep every other user
+				// out, but its directory cannot be told from a deleted
+				// user's: remove no user directory this time.
+				s.log.Error("damaged user record; run sealpost check", "user", string(k), "err", err)
+				damaged = true
+				return nil
 			}
 			live[fmt.Sprint(uint64(rec.ID))] = true
 			return nil
@@ -142,7 +150,7 @@ func (s *Store) sweep() error {
 	}
 	for _, e := range ents {
 		p := filepath.Join(users, e.Name())
-		if !live[e.Name()] {
+		if !live[e.Name()] && !damaged {
 			s.log.Info("removing the files of a deleted user", "dir", p)
 			if err := os.RemoveAll(p); err != nil {
 				return err
@@ -241,7 +249,7 @@ func (s *Store) account(u User) (*Account, error) {
 	}
 	a, err := openAccount(s, u)
 	if err != nil {
-		return nil, fmt.Errorf("open account %s: %w", u.Name, err)
+		return nil, noSpace(fmt.Errorf("open account %s: %w", u.Name, err))
 	}
 	s.accounts[u.ID] = a
 	return a, nil

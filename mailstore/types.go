@@ -81,8 +81,9 @@ func (m *Message) HasFlag(flag string) bool {
 // MessageMeta is a message record plus, when asked for, its parsed metadata.
 type MessageMeta struct {
 	Message
-	Envelope  *msgmeta.Envelope
-	Structure *msgmeta.Part
+	Envelope    *msgmeta.Envelope
+	RawEnvelope []byte // with FetchWant.RawEnvelope: the stored bytes (a copy)
+	Structure   *msgmeta.Part
 }
 
 // MailboxInfo describes a mailbox and its counters.
@@ -127,7 +128,25 @@ outer:
 	return bits, kws
 }
 
+// bitFlags[bits] is joinFlags(bits, nil), shared: flag lists are read,
+// never changed in place, and a full slice makes append copy.
+var bitFlags = func() (t [32][]string) {
+	for bits := range t {
+		l := []string{}
+		for _, sf := range systemFlags {
+			if flagBits(bits)&sf.bit != 0 {
+				l = append(l, sf.name)
+			}
+		}
+		t[bits] = l[:len(l):len(l)]
+	}
+	return t
+}()
+
 func joinFlags(bits flagBits, kws []string) []string {
+	if len(kws) == 0 && int(bits) < len(bitFlags) {
+		return bitFlags[bits]
+	}
 	out := make([]string, 0, len(kws)+2)
 	for _, sf := range systemFlags {
 		if bits&sf.bit != 0 {

@@ -136,7 +136,7 @@ func runConns(ctx context.Context, b *bench) error {
 		}
 	}
 	if len(b.targets) == 2 {
-		b.res.note("conns: Dovecot's limits are the peer config's own (imap process_limit 2048 with one session per process, default_client_limit 10000); Sealpost runs with this process's RLIMIT_NOFILE")
+		b.res.note("conns: Dovecot's limits are the peer config's own (imap process_limit 2048 with one session per process, default_client_limit 10000); Sealpost runs with this process's RLIMIT_NOFILE and the max_connections in its header line")
 	}
 	return nil
 }

@@ -112,6 +112,7 @@ func runIMAP(ctx context.Context, b *bench) error {
 			}
 		}
 		clients := map[*target]*imapclient.Client{}
+		counters := map[*target]*rawCounter{}
 		for _, t := range b.targets {
 			c, err := t.imap(ctx, user, nil)
 			if err != nil {
@@ -119,12 +120,21 @@ func runIMAP(ctx context.Context, b *bench) error {
 			}
 			defer c.Close()
 			clients[t] = c
+			rc, err := dialCounter(ctx, t, user)
+			if err != nil {
+				return err
+			}
+			defer rc.Close()
+			if _, err := rc.run(ctx, "SELECT INBOX"); err != nil {
+				return fmt.Errorf("%s: SELECT: %w", t.name, err)
+			}
+			counters[t] = rc
 		}
 		detail := k == 0
 		hits := map[string]map[string]int{}
 		for r := range b.opts.runs {
 			for _, t := range b.order(r) {
-				if err := imapPass(ctx, b, t, clients[t], size, detail, hits); err != nil {
+				if err := imapPass(ctx, b, t, clients[t], counters[t], size, detail, hits); err != nil {
 					return fmt.Errorf("%s: %d messages: %w", t.name, size, err)
 				}
 				if err := b.alive(); err != nil {
@@ -142,7 +152,7 @@ func runIMAP(ctx context.Context, b *bench) error {
 }
 
 // imapPass runs the timed steps once.
-func imapPass(ctx context.Context, b *bench, t *target, c *imapclient.Client, n int, detail bool, hits map[string]map[string]int) error {
+func imapPass(ctx context.Context, b *bench, t *target, c *imapclient.Client, rc *rawCounter, n int, detail bool, hits map[string]map[string]int) error {
 	label := fmt.Sprintf("%dk msgs", n/1000)
 	if n < 1000 {
 		label = fmt.Sprintf("%d msgs", n)
@@ -173,7 +183,21 @@ func imapPass(ctx context.Context, b *bench, t *target, c *imapclient.Client, n 
 		return fmt.Errorf("UID FETCH 1:* envelope: %d messages, err %v", got, err)
 	}
 	rec("UID FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)", "ms", false, ms(dEnv))
-	b.logf("imap %s %s: SELECT %.1f ms, envelope FETCH %.0f ms", label, t.name, ms(dSel), ms(dEnv))
+
+	// The same FETCH again, read by the counting client (see rawfetch.go).
+	// A NOOP first takes the flag changes of the last STORE pass, which the
+	// server reports to this connection, out of the timed reply.
+	if _, err := rc.run(ctx, "NOOP"); err != nil {
+		return fmt.Errorf("NOOP (raw client): %w", err)
+	}
+	t0 = time.Now()
+	got, err = rc.run(ctx, "UID FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE)")
+	dRaw := time.Since(t0)
+	if err != nil || got != n {
+		return fmt.Errorf("UID FETCH 1:* envelope (raw client): %d responses, err %v", got, err)
+	}
+	rec("UID FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE), raw client", "ms", false, ms(dRaw))
+	b.logf("imap %s %s: SELECT %.1f ms, envelope FETCH %.0f ms (raw client %.0f ms)", label, t.name, ms(dSel), ms(dEnv), ms(dRaw))
 	if !detail {
 		return nil
 	}
@@ -220,6 +244,22 @@ func imapPass(ctx context.Context, b *bench, t *target, c *imapclient.Client, n 
 			b.res.note("imap %s on %s: %d untagged FETCH replies for %d messages", op.name, t.name, k, n)
 		}
 		rec(op.name, "ms", false, ms(d))
+	}
+	// The STOREs again, read by the counting client.
+	for _, cmd := range []string{`UID STORE 1:* +FLAGS (\Flagged)`, `UID STORE 1:* -FLAGS (\Flagged)`} {
+		if _, err := rc.run(ctx, "NOOP"); err != nil {
+			return fmt.Errorf("NOOP (raw client): %w", err)
+		}
+		t0 = time.Now()
+		k, err := rc.run(ctx, cmd)
+		d := time.Since(t0)
+		if err != nil {
+			return fmt.Errorf("%s (raw client): %w", cmd, err)
+		}
+		if k != n {
+			b.res.note("imap %s (raw client) on %s: %d untagged replies for %d messages", cmd, t.name, k, n)
+		}
+		rec(cmd+", raw client", "ms", false, ms(d))
 	}
 	b.logf("imap %s %s: body FETCH %.1f MB/s", label, t.name, float64(bytes)/1e6/dBody.Seconds())
 	return nil

@@ -317,7 +317,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if o.keep {
 			parent = ""
 		}
-		sp, err := startSealpost(ctx, bin, parent, users, b.logf)
+		maxConns := 0
+		if o.only["conns"] {
+			maxConns = o.conns
+		}
+		sp, err := startSealpost(ctx, bin, parent, users, maxConns, b.logf)
 		if err != nil {
 			fmt.Fprintln(stderr, "sealpost-bench:", err)
 			return 1

@@ -33,7 +33,13 @@ type sealpostServer struct {
 	logFile            *os.File
 	exited             chan struct{}
 	version            string
+	maxConns           int // [limits] max_connections it runs with
 }
+
+// connsPerIPLimit is Sealpost's max_connections_per_ip in the bench: above
+// the connsPerSource connections the bench opens from each address, and
+// the many clients that all come from 127.0.0.1.
+const connsPerIPLimit = 1000
 
 // buildSealpost compiles ./cmd/sealpost of the module the bench is run
 // from into dir.
@@ -58,7 +64,10 @@ func freeAddr() (string, error) {
 
 // startSealpost runs bin on a fresh data dir (under parent, or a new temp
 // dir) with IMAPS, POP3S and TCP LMTP on free ports, and creates users.
-func startSealpost(ctx context.Context, bin, parent string, users []string, logf func(string, ...any)) (*sealpostServer, error) {
+// Its connection caps are raised so that maxConns connections (the conns
+// workload) fit: the defaults (2,000, and 100 per address) protect a real
+// server, not a benchmark.
+func startSealpost(ctx context.Context, bin, parent string, users []string, maxConns int, logf func(string, ...any)) (*sealpostServer, error) {
 	s := &sealpostServer{bin: bin, exited: make(chan struct{})}
 	var err error
 	if parent == "" {
@@ -87,10 +96,16 @@ func startSealpost(ctx context.Context, bin, parent string, users []string, logf
 		return nil, err
 	}
 	data := filepath.Join(s.dir, "data")
+	cfg := filepath.Join(s.dir, "sealpost.toml")
+	s.maxConns = max(2000, maxConns+1000) // room for the warm-up and the other workloads' clients
+	doc := fmt.Sprintf("# written by sealpost-bench\n[limits]\nmax_connections = %d\nmax_connections_per_ip = %d\n", s.maxConns, connsPerIPLimit)
+	if err := os.WriteFile(cfg, []byte(doc), 0o600); err != nil {
+		return nil, err
+	}
 	// RLIMIT_NOFILE was raised in this process with syscall.Setrlimit;
 	// the child inherits it (Go only restores the original soft limit for
 	// children when the program never called Setrlimit itself).
-	s.cmd = exec.Command(bin, "serve", "--data", data,
+	s.cmd = exec.Command(bin, "serve", "--config", cfg, "--data", data,
 		"--imap", "", "--imaps", s.imaps, "--pop3", "", "--pop3s", s.pop3s,
 		"--lmtp", s.lmtp, "--lmtp-socket", "", "--log-level", "warn")
 	s.cmd.Stdout, s.cmd.Stderr = s.logFile, s.logFile
@@ -232,6 +247,7 @@ func (s *sealpostServer) target() (*target, error) {
 		pidsTTL:    time.Hour,
 		hwmPID:     pid,
 		rcptDomain: "localhost",
-		describe:   fmt.Sprintf("%s, %s, pid %d, fsync on every commit (always)", s.version, s.bin, pid),
+		describe: fmt.Sprintf("%s, %s, pid %d, fsync on every commit (always), max_connections %d (%d per address)",
+			s.version, s.bin, pid, s.maxConns, connsPerIPLimit),
 	}, nil
 }

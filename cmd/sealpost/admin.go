@@ -24,7 +24,7 @@ type storeAdmin interface {
 	CreateMailbox(ctx context.Context, user, name, specialUse string) error
 	DeleteMailbox(ctx context.Context, user, name string) error
 	Stats(ctx context.Context) (*mailstore.Stats, error)
-	Check(ctx context.Context) (*mailstore.CheckReport, error)
+	CheckLive(ctx context.Context) (*mailstore.LiveCheckReport, error)
 	// Import stores the messages next returns until io.EOF, one at a time
 	// (a message with a nil Body only creates its mailbox). done hears of
 	// each; an error it returns stops the import. Per-message failures go
@@ -258,7 +258,7 @@ func doStoreOp(ctx context.Context, st userAdmin, req controlRequest, rep *contr
 	case "stats":
 		rep.Stats, err = sa.Stats(ctx)
 	case "check":
-		rep.Check, err = sa.Check(ctx)
+		rep.Check, err = sa.CheckLive(ctx)
 	default:
 		err = fmt.Errorf("unknown control operation %q", req.Op)
 	}

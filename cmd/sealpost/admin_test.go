@@ -196,7 +196,7 @@ func TestStoreAdminImplementations(t *testing.T) {
 			if err != nil || st.Users != 1 || st.Messages != 2 || st.PerUser[0].Name != "ann" {
 				t.Fatalf("stats %+v %v", st, err)
 			}
-			if rep, err := a.Check(bg); err != nil || !rep.OK() || rep.Messages != 2 || rep.Users != 1 {
+			if rep, err := a.CheckLive(bg); err != nil || !rep.OK() || rep.Messages != 2 || rep.Users != 1 {
 				t.Fatalf("check %+v %v", rep, err)
 			}
 			bd := &mailstore.BackupDir{Dir: filepath.Join(t.TempDir(), "backup")}

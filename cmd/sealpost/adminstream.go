@@ -337,7 +337,7 @@ func (cc controlClient) Stats(ctx context.Context) (*mailstore.Stats, error) {
 	return rep.Stats, err
 }
 
-func (cc controlClient) Check(ctx context.Context) (*mailstore.CheckReport, error) {
+func (cc controlClient) CheckLive(ctx context.Context) (*mailstore.LiveCheckReport, error) {
 	rep, err := cc.call(ctx, controlRequest{Op: "check"})
 	if err == nil && rep.Check == nil {
 		err = errors.New("control socket: no check report in reply")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -123,11 +124,19 @@ func parseConfig(doc string) (*Config, error) {
 	md, err := toml.Decode(doc, c)
 	lines := scanKeyLines(doc)
 	if err != nil {
-		return nil, decodeError(err, lines)
+		return nil, decodeError(err, doc, lines)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0]
 		return nil, fmt.Errorf("line %d: %s: unknown key", lines.lineOf(k), k)
+	}
+	// TOML keys are case-sensitive, but toml.Decode also fills a field
+	// from a key that differs only in case ("Data_Dir"): refuse those.
+	known := configKeys(reflect.TypeFor[Config](), "", map[string]bool{})
+	for _, k := range md.Keys() {
+		if !known[k.String()] {
+			return nil, fmt.Errorf("line %d: %s: unknown key (keys are case-sensitive)", lines.lineOf(k), k)
+		}
 	}
 	if err := c.validate(); err != nil {
 		var ce *configError
@@ -141,21 +150,44 @@ func parseConfig(doc string) (*Config, error) {
 	return c, nil
 }
 
+// configKeys lists the dotted keys a struct type accepts, from its toml tags.
+func configKeys(t reflect.Type, prefix string, into map[string]bool) map[string]bool {
+	for f := range t.Fields() {
+		name := strings.Split(f.Tag.Get("toml"), ",")[0]
+		if name == "" || name == "-" {
+			continue
+		}
+		into[prefix+name] = true
+		if f.Type.Kind() == reflect.Struct {
+			configKeys(f.Type, prefix+name+".", into)
+		}
+	}
+	return into
+}
+
 // badType matches BurntSushi/toml's type mismatch errors, which are not
 // ParseErrors: `toml: line 3 (last key "imap.listen"): incompatible types: ...`.
 var badType = regexp.MustCompile(`^toml: line (\d+) \(last key "(.*)"\): (.*)$`)
 
 // decodeError rewrites toml.Decode's errors as "line N: key: problem".
-func decodeError(err error, lines keyLines) error {
+func decodeError(err error, doc string, lines keyLines) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
+		// toml counts one line short for an error at the end of the file
+		// (line 0 on a one-line file); the error's byte offset cannot be
+		// past it, so the larger of the two is the line.
+		line := pe.Position.Line
+		if start := min(max(pe.Position.Start, 0), len(doc)); start > 0 || line == 0 {
+			line = max(line, 1+strings.Count(doc[:start], "\n"))
+		}
 		// A value our types refused (e.g. a bad size) comes with its key.
 		// A syntax error comes with the last key parsed, which is only
 		// worth naming if it is on the line of the error.
-		if pe.LastKey != "" && lines.lineOf(toml.Key(strings.Split(pe.LastKey, "."))) == pe.Position.Line {
-			return fmt.Errorf("line %d: %s: %s", pe.Position.Line, pe.LastKey, pe.Message)
+		msg := strings.ReplaceAll(pe.Message, "\x00", "") // toml's stand-in for the end of the file
+		if pe.LastKey != "" && lines.lineOf(toml.Key(strings.Split(pe.LastKey, "."))) == line {
+			return fmt.Errorf("line %d: %s: %s", line, pe.LastKey, msg)
 		}
-		return fmt.Errorf("line %d: %s", pe.Position.Line, pe.Message)
+		return fmt.Errorf("line %d: %s", line, msg)
 	}
 	if m := badType.FindStringSubmatch(err.Error()); m != nil {
 		return fmt.Errorf("line %s: %s: %s", m[1], m[2], m[3])

@@ -38,6 +38,11 @@ func TestConfigErrors(t *testing.T) {
 		{"syntax error", "hostname = \"h\"\nlisten = = 1\n", `line 2: listen: expected value but found '=' instead`},
 		{"syntax error after value", "hostname = 'h' x\n", `line 1: expected a top-level item to end with a newline, comment, or EOF, but got 'x' instead`},
 		{"duplicate key", "hostname = \"h\"\n\nhostname = \"i\"\n", `line 3: Key 'hostname' has already been defined.`},
+		{"key in the wrong case", "\n[Limits]\nmax_message_size = 0\n", `line 2: Limits: unknown key (keys are case-sensitive)`},
+		{"dotted key in the wrong case", "limiTs.mAX_messAge_siZe=0", `line 1: limiTs.mAX_messAge_siZe: unknown key (keys are case-sensitive)`},
+		// toml reports these one line short (line 0 for the first).
+		{"escape at end of file", "data_dir = \"/d\"\nhostname = \"\\", `line 2: hostname: invalid escape in string '\'`},
+		{"escape at end of one-line file", "\"\\", `line 1: invalid escape in string '\'`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

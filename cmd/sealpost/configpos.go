@@ -41,6 +41,8 @@ func scanKeyLines(doc string) keyLines {
 	}
 	var table []string
 	var v valueScanner
+	// toml skips a byte order mark; so must we, or the first key is missed.
+	doc = strings.TrimPrefix(doc, "\ufeff")
 	for i, line := range strings.Split(doc, "\n") {
 		n := i + 1
 		if v.open() { // inside a multi-line string or array

@@ -34,12 +34,12 @@ type controlRequest struct {
 }
 
 type controlReply struct {
-	Error     string                  `json:"error,omitempty"`
-	Code      string                  `json:"code,omitempty"` // sentinel name, so the client can pick its exit code
-	Users     []mailstore.User        `json:"users,omitempty"`
-	Mailboxes []mailstore.MailboxInfo `json:"mailboxes,omitempty"`
-	Stats     *mailstore.Stats        `json:"stats,omitempty"`
-	Check     *mailstore.CheckReport  `json:"check,omitempty"`
+	Error     string                     `json:"error,omitempty"`
+	Code      string                     `json:"code,omitempty"` // sentinel name, so the client can pick its exit code
+	Users     []mailstore.User           `json:"users,omitempty"`
+	Mailboxes []mailstore.MailboxInfo    `json:"mailboxes,omitempty"`
+	Stats     *mailstore.Stats           `json:"stats,omitempty"`
+	Check     *mailstore.LiveCheckReport `json:"check,omitempty"`
 }
 
 // userAdmin is the subset of the store that user commands use; both the

@@ -2,6 +2,7 @@ package lmtp
 
 import (
 	"errors"
+	"syscall"
 
 	"github.com/emersion/go-smtp"
 
@@ -13,12 +14,15 @@ var (
 	errBadDomain   = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 2}, Message: "Domain not handled here"}
 	errBadAddress  = &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Malformed recipient address"}
 	errOverQuota   = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full"}
-	errTooBig      = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
-	errTemp        = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure, try again later"}
-	errNoSender    = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "MAIL FROM first"}
-	errLongSender  = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Sender address too long"}
-	errLongRcpt    = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Recipient address too long"}
-	errLongLine    = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 4, 0}, Message: "Line too long"}
+	// RFC 5321 §4.2.3 452 "insufficient system storage", RFC 3463 X.3.1
+	// "mail system full": the MTA keeps the message and retries.
+	errNoSpace    = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
+	errTooBig     = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
+	errTemp       = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure, try again later"}
+	errNoSender   = &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "MAIL FROM first"}
+	errLongSender = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Sender address too long"}
+	errLongRcpt   = &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Recipient address too long"}
+	errLongLine   = &smtp.SMTPError{Code: 500, EnhancedCode: smtp.EnhancedCode{5, 4, 0}, Message: "Line too long"}
 )
 
 // toSMTP maps a store error to the LMTP reply. Unexpected errors become a
@@ -35,6 +39,10 @@ func toSMTP(err error) error {
 		return errUnknownUser
 	case errors.Is(err, mailstore.ErrOverQuota):
 		return errOverQuota
+	case errors.Is(err, mailstore.ErrNoSpace), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		// The store's own writes come as ErrNoSpace; the spool's (a large
+		// message is spooled in the data directory) as the errno.
+		return errNoSpace
 	case errors.Is(err, mailstore.ErrTooBig), errors.Is(err, smtp.ErrDataTooLarge):
 		return errTooBig
 	case errors.Is(err, smtp.ErrTooLongLine):

@@ -234,13 +234,16 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	sp := &spool{dir: ss.s.opts.SpoolDir}
 	defer sp.close()
 	if _, err := io.Copy(sp, r); err != nil {
-		if !errors.Is(err, smtp.ErrDataTooLarge) {
+		reply := toSMTP(err)
+		if reply == errNoSpace {
+			ss.log.Error("spool message", "err", err)
+		} else if !errors.Is(err, smtp.ErrDataTooLarge) {
 			ss.log.Warn("read message", "err", err)
 		}
 		for range ss.rcpts {
-			ss.s.countRecipient(toSMTP(err))
+			ss.s.countRecipient(reply)
 		}
-		return toSMTP(err)
+		return reply
 	}
 	if sp.size > ss.s.opts.MaxMessageSize {
 		return errTooBig
@@ -261,7 +264,7 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			reply = errTemp
 		}
 		ss.s.countRecipient(reply)
-		if reply == errTemp {
+		if reply == errTemp || reply == errNoSpace {
 			ss.log.Error("deliver", "user", rc.user, "err", err)
 		} else {
 			ss.log.Info("deliver", "user", rc.user, "size", sp.size, "result", replyCode(reply), "dur", time.Since(start))

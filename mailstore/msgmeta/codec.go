@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
-	"time"
 )
 
 // Encoding, format version 1. Integers are varints (encoding/binary),
@@ -273,51 +272,6 @@ func (d *decoder) stringMap() map[string]string {
 		d.fail("duplicate key")
 	}
 	return m
-}
-
-func (d *decoder) addresses() []Address {
-	n := d.count(3)
-	if n == 0 {
-		return nil
-	}
-	l := make([]Address, n)
-	for i := range l {
-		l[i] = Address{Name: d.string(), Mailbox: d.string(), Host: d.string()}
-	}
-	return l
-}
-
-func (d *decoder) envelope(e *Envelope) {
-	switch d.byte() {
-	case 0:
-	case 1:
-		sec := d.varint()
-		nsec := d.uvarint()
-		off := d.varint()
-		if sec < minUnix || sec > maxUnix || nsec >= 1e9 || off <= -100*3600 || off >= 100*3600 {
-			d.fail("bad date")
-			return
-		}
-		t := time.Unix(sec, int64(nsec))
-		if t.IsZero() {
-			d.fail("bad date") // encoded as 0
-			return
-		}
-		if off == 0 {
-			e.Date = t.UTC()
-		} else {
-			e.Date = t.In(time.FixedZone("", int(off)))
-		}
-	default:
-		d.fail("bad date")
-		return
-	}
-	e.Subject = d.string()
-	for _, l := range []*[]Address{&e.From, &e.Sender, &e.ReplyTo, &e.To, &e.Cc, &e.Bcc} {
-		*l = d.addresses()
-	}
-	e.InReplyTo = d.strings()
-	e.MessageID = d.string()
 }
 
 // minPartLen is the fewest bytes a nested part encodes to.

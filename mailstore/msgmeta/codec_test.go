@@ -140,3 +140,24 @@ func TestDecodeDepthOK(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestReadEnvelope: the in-place view holds what DecodeEnvelope returns,
+// and a reused view reads envelopes without allocating.
+func TestReadEnvelope(t *testing.T) {
+	e := sampleEnvelope()
+	b := EncodeEnvelope(&e)
+	var v EnvelopeView
+	if err := ReadEnvelope(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	if !v.Date().Equal(e.Date) || string(v.Subject) != e.Subject || string(v.MessageID) != e.MessageID ||
+		len(v.Lists[0]) != len(e.From) || string(v.Lists[0][0].Host) != e.From[0].Host {
+		t.Fatalf("view %+v does not match %+v", v, e)
+	}
+	if n := testing.AllocsPerRun(100, func() { ReadEnvelope(b, &v) }); n != 0 {
+		t.Errorf("ReadEnvelope with a reused view: %v allocations", n)
+	}
+	if err := ReadEnvelope(b[:len(b)-1], &v); err == nil || v.Subject != nil || v.Lists[0] != nil {
+		t.Fatalf("truncated: err %v, view not emptied: %+v", err, v)
+	}
+}

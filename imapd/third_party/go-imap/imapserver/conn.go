@@ -47,6 +47,11 @@ type Conn struct {
 	bw       *bufio.Writer
 	encMutex sync.Mutex
 
+	// writeDeadline is the write deadline last set (guarded by encMutex;
+	// Sealpost patch, see setBatchWriteTimeout).
+	writeDeadline time.Time
+	batchWrites   uint32
+
 	mutex   sync.Mutex
 	conn    net.Conn
 	enabled imap.CapSet
@@ -510,10 +515,29 @@ func (c *Conn) setReadTimeout(dur time.Duration) {
 
 func (c *Conn) setWriteTimeout(dur time.Duration) {
 	if dur > 0 {
-		c.conn.SetWriteDeadline(time.Now().Add(dur))
+		c.writeDeadline = time.Now().Add(dur)
 	} else {
-		c.conn.SetWriteDeadline(time.Time{})
+		c.writeDeadline = time.Time{}
 	}
+	c.conn.SetWriteDeadline(c.writeDeadline)
+}
+
+// setBatchWriteTimeout is setWriteTimeout(dur) for the untagged responses
+// of a batch (Sealpost patch): it leaves a deadline set less than a second
+// before alone, and looks at the clock only every 32 responses, which
+// spares two SetWriteDeadline calls (runtime timer updates) and a clock
+// read per message of a large FETCH or STORE. The deadline a response
+// gets is then at most 32 responses and a second old.
+func (c *Conn) setBatchWriteTimeout(dur time.Duration) {
+	if c.batchWrites++; c.batchWrites%32 != 0 && !c.writeDeadline.IsZero() {
+		return
+	}
+	d := time.Now().Add(dur)
+	if diff := d.Sub(c.writeDeadline); !c.writeDeadline.IsZero() && diff >= 0 && diff < time.Second {
+		return
+	}
+	c.writeDeadline = d
+	c.conn.SetWriteDeadline(d)
 }
 
 func (c *Conn) poll(cmd string) error {
@@ -530,28 +554,51 @@ func (c *Conn) poll(cmd string) error {
 		allowExpunge = false
 	}
 
-	w := &UpdateWriter{conn: c, allowExpunge: allowExpunge}
+	w := &UpdateWriter{conn: c, allowExpunge: allowExpunge, batch: true}
 	return c.session.Poll(w, allowExpunge)
 }
 
 type responseEncoder struct {
 	*imapwire.Encoder
-	conn *Conn
+	conn  *Conn
+	batch bool
+}
+
+// newBatchEncoder is newResponseEncoder for an untagged response ended
+// with EndLine: its write deadline is set lazily and stays set after end,
+// until the command's tagged reply (a plain responseEncoder) resets it
+// (Sealpost patch).
+func newBatchEncoder(conn *Conn) *responseEncoder {
+	return newEncoder(conn, true)
 }
 
 func newResponseEncoder(conn *Conn) *responseEncoder {
-	conn.mutex.Lock()
-	quotedUTF8 := conn.enabled.Has(imap.CapIMAP4rev2) || conn.enabled.Has(imap.CapUTF8Accept)
-	conn.mutex.Unlock()
+	return newEncoder(conn, false)
+}
 
-	wireEnc := imapwire.NewEncoder(conn.bw, imapwire.ConnSideServer)
-	wireEnc.QuotedUTF8 = quotedUTF8
+func newEncoder(conn *Conn, batch bool) *responseEncoder {
+	enc := &responseEncoder{Encoder: new(imapwire.Encoder)}
+	enc.init(conn, batch, conn.quotedUTF8())
+	return enc
+}
+
+func (conn *Conn) quotedUTF8() bool {
+	conn.mutex.Lock()
+	defer conn.mutex.Unlock()
+	return conn.enabled.Has(imap.CapIMAP4rev2) || conn.enabled.Has(imap.CapUTF8Accept)
+}
+
+// init sets up enc, whose Encoder is allocated, for one response.
+func (enc *responseEncoder) init(conn *Conn, batch, quotedUTF8 bool) {
+	enc.Encoder.Reset(conn.bw, imapwire.ConnSideServer)
+	enc.Encoder.QuotedUTF8 = quotedUTF8
+	enc.conn, enc.batch = conn, batch
 
 	conn.encMutex.Lock() // released by responseEncoder.end
-	conn.setWriteTimeout(respWriteTimeout)
-	return &responseEncoder{
-		Encoder: wireEnc,
-		conn:    conn,
+	if batch {
+		conn.setBatchWriteTimeout(respWriteTimeout)
+	} else {
+		conn.setWriteTimeout(respWriteTimeout)
 	}
 }
 
@@ -560,7 +607,9 @@ func (enc *responseEncoder) end() {
 		panic("imapserver: responseEncoder.end called twice")
 	}
 	enc.Encoder = nil
-	enc.conn.setWriteTimeout(0)
+	if !enc.batch {
+		enc.conn.setWriteTimeout(0)
+	}
 	enc.conn.encMutex.Unlock()
 }
 
@@ -627,6 +676,9 @@ func newClientBugError(text string) error {
 type UpdateWriter struct {
 	conn         *Conn
 	allowExpunge bool
+	// batch: written before a tagged reply (Poll), which flushes them;
+	// IDLE's updates are flushed one by one (Sealpost patch).
+	batch bool
 }
 
 // WriteExpunge writes an EXPUNGE response.
@@ -634,7 +686,7 @@ func (w *UpdateWriter) WriteExpunge(seqNum uint32) error {
 	if !w.allowExpunge {
 		return fmt.Errorf("imapserver: EXPUNGE updates are not allowed in this context")
 	}
-	return w.conn.writeExpunge(seqNum)
+	return w.conn.writeExpunge(seqNum, w.batch)
 }
 
 // WriteNumMessages writes an EXISTS response.
@@ -657,7 +709,7 @@ func (w *UpdateWriter) WriteMailboxFlags(flags []imap.Flag) error {
 
 // WriteMessageFlags writes a FETCH response with FLAGS.
 func (w *UpdateWriter) WriteMessageFlags(seqNum uint32, uid imap.UID, flags []imap.Flag) error {
-	fetchWriter := &FetchWriter{conn: w.conn}
+	fetchWriter := &FetchWriter{conn: w.conn, batch: w.batch}
 	respWriter := fetchWriter.CreateMessage(seqNum)
 	if uid != 0 {
 		respWriter.WriteUID(uid)

@@ -28,10 +28,20 @@ func (c *Conn) expunge(uids *imap.UIDSet) error {
 	return c.session.Expunge(w, uids)
 }
 
-func (c *Conn) writeExpunge(seqNum uint32) error {
-	enc := newResponseEncoder(c)
+// writeExpunge writes an EXPUNGE response; with batch, it is flushed
+// with the command's tagged reply (Sealpost patch, see Encoder.EndLine).
+func (c *Conn) writeExpunge(seqNum uint32, batch bool) error {
+	var enc *responseEncoder
+	if batch {
+		enc = newBatchEncoder(c)
+	} else {
+		enc = newResponseEncoder(c)
+	}
 	defer enc.end()
 	enc.Atom("*").SP().Number(seqNum).SP().Atom("EXPUNGE")
+	if batch {
+		return enc.EndLine()
+	}
 	return enc.CRLF()
 }
 
@@ -46,5 +56,5 @@ func (w *ExpungeWriter) WriteExpunge(seqNum uint32) error {
 	if w.conn == nil {
 		return nil
 	}
-	return w.conn.writeExpunge(seqNum)
+	return w.conn.writeExpunge(seqNum, true)
 }

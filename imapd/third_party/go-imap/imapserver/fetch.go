@@ -1,6 +1,8 @@
 package imapserver
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"mime"
@@ -87,7 +89,7 @@ func (c *Conn) handleFetch(dec *imapwire.Decoder, numKind NumKind) error {
 		options.UID = true
 	}
 
-	w := &FetchWriter{conn: c, options: writerOptions}
+	w := &FetchWriter{conn: c, options: writerOptions, batch: true}
 	if err := c.session.Fetch(w, numSet, &options); err != nil {
 		return err
 	}
@@ -326,21 +328,48 @@ func maybeReadPartial(dec *imapwire.Decoder) (*imap.SectionPartial, error) {
 type FetchWriter struct {
 	conn    *Conn
 	options fetchWriterOptions
+	// batch: the responses are part of a command's reply, flushed by its
+	// tagged status response (Sealpost patch; see Encoder.EndLine).
+	batch bool
+	// reuse holds what CreateMessage hands out in batch mode, reused from
+	// message to message: only one response is open at a time (it holds
+	// the connection's encoder lock until Close). Sealpost patch.
+	reuse *fetchReuse
+}
+
+type fetchReuse struct {
+	quotedUTF8 bool // the connection's setting when the command started
+	wire       imapwire.Encoder
+	enc        responseEncoder
+	rw         FetchResponseWriter
 }
 
 // CreateMessage writes a FETCH response for a message.
 //
 // FetchResponseWriter.Close must be called.
 func (cmd *FetchWriter) CreateMessage(seqNum uint32) *FetchResponseWriter {
-	enc := newResponseEncoder(cmd.conn)
-	enc.Atom("*").SP().Number(seqNum).SP().Atom("FETCH").SP().Special('(')
-	return &FetchResponseWriter{enc: enc, options: cmd.options}
+	if !cmd.batch {
+		enc := newResponseEncoder(cmd.conn)
+		enc.Atom("*").SP().Number(seqNum).SP().Atom("FETCH").SP().Special('(')
+		return &FetchResponseWriter{enc: enc, options: cmd.options}
+	}
+	r := cmd.reuse
+	if r == nil {
+		r = &fetchReuse{quotedUTF8: cmd.conn.quotedUTF8()}
+		cmd.reuse = r
+	}
+	r.enc.Encoder = &r.wire
+	r.enc.init(cmd.conn, true, r.quotedUTF8)
+	r.enc.Atom("*").SP().Number(seqNum).SP().Atom("FETCH").SP().Special('(')
+	r.rw = FetchResponseWriter{enc: &r.enc, options: cmd.options, batch: true}
+	return &r.rw
 }
 
 // FetchResponseWriter writes a single FETCH response for a message.
 type FetchResponseWriter struct {
 	enc     *responseEncoder
 	options fetchWriterOptions
+	batch   bool
 
 	hasItem bool
 }
@@ -356,6 +385,16 @@ func (w *FetchResponseWriter) writeItemSep() {
 func (w *FetchResponseWriter) WriteUID(uid imap.UID) {
 	w.writeItemSep()
 	w.enc.Atom("UID").SP().UID(uid)
+}
+
+// WriteRaw writes message data items the caller has encoded itself, such
+// as `UID 7 FLAGS (\\Seen)`: one or more items separated by SP, valid
+// for this connection (see EncodeEnvelope for what depends on it). The
+// caller is responsible for their syntax (Sealpost patch: lets a backend
+// skip building go-imap values for every message of a large FETCH).
+func (w *FetchResponseWriter) WriteRaw(items []byte) {
+	w.writeItemSep()
+	w.enc.Raw(items)
 }
 
 // WriteFlags writes the message's flags.
@@ -500,10 +539,29 @@ func (w *FetchResponseWriter) Close() error {
 	if w.enc == nil {
 		return fmt.Errorf("imapserver: FetchResponseWriter already closed")
 	}
-	err := w.enc.Special(')').CRLF()
+	var err error
+	if w.batch {
+		err = w.enc.Special(')').EndLine()
+	} else {
+		err = w.enc.Special(')').CRLF()
+	}
 	w.enc.end()
 	w.enc = nil
 	return err
+}
+
+// EncodeEnvelope returns envelope in wire form, exactly as WriteEnvelope
+// writes it on a connection where quoted strings may (IMAP4rev2 or
+// UTF8=ACCEPT enabled) or may not carry UTF-8 (Sealpost patch: the
+// reference for backends that encode envelopes themselves for WriteRaw).
+func EncodeEnvelope(envelope *imap.Envelope, quotedUTF8 bool) []byte {
+	var buf bytes.Buffer
+	bw := bufio.NewWriter(&buf)
+	enc := imapwire.NewEncoder(bw, imapwire.ConnSideServer)
+	enc.QuotedUTF8 = quotedUTF8
+	writeEnvelope(enc, envelope)
+	bw.Flush()
+	return buf.Bytes()
 }
 
 func writeEnvelope(enc *imapwire.Encoder, envelope *imap.Envelope) {

@@ -36,5 +36,5 @@ func (w *MoveWriter) WriteCopyData(data *imap.CopyData) error {
 
 // WriteExpunge writes an EXPUNGE response for a MOVE command.
 func (w *MoveWriter) WriteExpunge(seqNum uint32) error {
-	return w.conn.writeExpunge(seqNum)
+	return w.conn.writeExpunge(seqNum, true)
 }

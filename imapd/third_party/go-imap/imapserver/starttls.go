@@ -52,6 +52,15 @@ func (c *Conn) handleStartTLS(tag string, dec *imapwire.Decoder) error {
 		panic(err) // unreachable
 	}
 
+	// Sealpost patch: bytes the client sent after STARTTLS, before our OK,
+	// are kept only if they start a TLS record (a client that sends its
+	// ClientHello without waiting). Plaintext pipelined after STARTTLS is
+	// discarded (RFC 9051 §6.2.1, the CVE-2011-0411 class): it never runs,
+	// and the TLS session starts cleanly instead of failing on it.
+	if buf.Len() > 0 && buf.Bytes()[0] != 0x16 {
+		buf.Reset()
+	}
+
 	var cleartextConn net.Conn
 	if buf.Len() > 0 {
 		r := io.MultiReader(&buf, c.conn)

@@ -68,7 +68,7 @@ func (c *Conn) handleStore(dec *imapwire.Decoder, numKind NumKind) error {
 		return err
 	}
 
-	w := &FetchWriter{conn: c}
+	w := &FetchWriter{conn: c, batch: true}
 	options := imap.StoreOptions{}
 	return c.session.Store(w, numSet, &imap.StoreFlags{
 		Op:     op,

@@ -36,11 +36,18 @@ type Encoder struct {
 	side    ConnSide
 	err     error
 	literal bool
+	num     [20]byte // scratch for Number and friends (Sealpost patch)
 }
 
 // NewEncoder creates a new encoder.
 func NewEncoder(w *bufio.Writer, side ConnSide) *Encoder {
 	return &Encoder{w: w, side: side}
+}
+
+// Reset makes enc a new encoder writing to w, as NewEncoder does, without
+// allocating one (Sealpost patch).
+func (enc *Encoder) Reset(w *bufio.Writer, side ConnSide) {
+	*enc = Encoder{w: w, side: side}
 }
 
 func (enc *Encoder) setErr(err error) {
@@ -63,6 +70,20 @@ func (enc *Encoder) writeString(s string) *Encoder {
 	return enc
 }
 
+func (enc *Encoder) writeBytes(b []byte) *Encoder {
+	if enc.err != nil {
+		return enc
+	}
+	if enc.literal {
+		enc.err = fmt.Errorf("imapwire: cannot encode while a literal is open")
+		return enc
+	}
+	if _, err := enc.w.Write(b); err != nil {
+		enc.err = err
+	}
+	return enc
+}
+
 // CRLF writes a "\r\n" sequence and flushes the buffered writer.
 func (enc *Encoder) CRLF() error {
 	enc.writeString("\r\n")
@@ -70,6 +91,21 @@ func (enc *Encoder) CRLF() error {
 		return enc.err
 	}
 	return enc.w.Flush()
+}
+
+// EndLine writes a "\r\n" sequence and leaves the data in the buffered
+// writer, which writes it out when it fills up or at the next CRLF
+// (Sealpost patch: the untagged responses of one command share TLS
+// records and write calls instead of taking one each).
+func (enc *Encoder) EndLine() error {
+	enc.writeString("\r\n")
+	return enc.err
+}
+
+// Raw writes b as it is. The caller is responsible for its syntax
+// (Sealpost patch: for data the backend encoded in advance).
+func (enc *Encoder) Raw(b []byte) *Encoder {
+	return enc.writeBytes(b)
 }
 
 func (enc *Encoder) Atom(s string) *Encoder {
@@ -81,7 +117,8 @@ func (enc *Encoder) SP() *Encoder {
 }
 
 func (enc *Encoder) Special(ch byte) *Encoder {
-	return enc.writeString(string(ch))
+	enc.num[0] = ch // string(ch) allocated (Sealpost patch)
+	return enc.writeBytes(enc.num[:1])
 }
 
 func (enc *Encoder) Quoted(s string) *Encoder {
@@ -205,18 +242,21 @@ func isValidFlag(s string) bool {
 	return len(s) > 0
 }
 
+// Number, Number64 and ModSeq format into the encoder's scratch buffer
+// (Sealpost patch: strconv.Format* allocated a string per number).
+
 func (enc *Encoder) Number(v uint32) *Encoder {
-	return enc.writeString(strconv.FormatUint(uint64(v), 10))
+	return enc.writeBytes(strconv.AppendUint(enc.num[:0], uint64(v), 10))
 }
 
 func (enc *Encoder) Number64(v int64) *Encoder {
 	// TODO: disallow negative values
-	return enc.writeString(strconv.FormatInt(v, 10))
+	return enc.writeBytes(strconv.AppendInt(enc.num[:0], v, 10))
 }
 
 func (enc *Encoder) ModSeq(v uint64) *Encoder {
 	// TODO: disallow zero values
-	return enc.writeString(strconv.FormatUint(v, 10))
+	return enc.writeBytes(strconv.AppendUint(enc.num[:0], v, 10))
 }
 
 // List writes a parenthesized list.
