@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -237,5 +238,55 @@ func TestTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("idle connection kept for %v", d)
+	}
+}
+
+// One transaction to more recipients than are delivered at once, some in
+// the same account, with a body large enough to be spooled to a file
+// (read by all deliveries at once) or small enough to stay in memory:
+// every recipient gets the whole message, with its own trace header, and
+// a reply of its own.
+func TestManyRecipients(t *testing.T) {
+	env := start(t, Options{})
+	const users = 10
+	for i := range users {
+		addUser(t, env.store, fmt.Sprintf("u%d", i), 0)
+	}
+	var rcpts []string
+	for i := range users {
+		rcpts = append(rcpts, fmt.Sprintf("u%d@x", i))
+	}
+	rcpts = append(rcpts, "u0+a@x", "u0+b@x", "u3+c@x") // same accounts again
+	for _, size := range []int{100, 3 << 20} {
+		msg := "Subject: many\r\n\r\n" + strings.Repeat(strings.Repeat("z", 78)+"\r\n", size/80)
+		got := send(t, "tcp", env.addr, rcpts, msg)
+		for _, r := range rcpts {
+			if got[r] != 250 {
+				t.Errorf("size %d, %s: reply %d", size, r, got[r])
+			}
+		}
+	}
+	for i := range users {
+		u := fmt.Sprintf("u%d", i)
+		var want []string
+		for _, size := range []int{100, 3 << 20} {
+			msg := "Subject: many\r\n\r\n" + strings.Repeat(strings.Repeat("z", 78)+"\r\n", size/80)
+			for _, r := range rcpts {
+				if r == u+"@x" || strings.HasPrefix(r, u+"+") {
+					want = append(want, traceHeader("from@example.org", r)+msg)
+				}
+			}
+		}
+		got := inboxBodies(t, env.store, u)
+		slices.Sort(got)
+		slices.Sort(want)
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d messages, want %d", u, len(got), len(want))
+		}
+		for j := range got {
+			if got[j] != want[j] {
+				t.Errorf("%s: message %d differs (%d bytes, want %d)", u, j, len(got[j]), len(want[j]))
+			}
+		}
 	}
 }
