@@ -156,6 +156,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) er
 	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	stopPprof, err := startPprof(log)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 	cm, err := certs.New(certs.Options{
 		CertFile: cfg.TLS.Cert, KeyFile: cfg.TLS.Key,
 		GenerateDir: filepath.Join(cfg.DataDir, "tls"),
