@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -292,11 +293,19 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 const maxParallelRcpts = 8
 
 // deliverTo stores the spooled message, with its trace header, for one
-// recipient.
-func (ss *session) deliverTo(sp *spool, rc recipient) error {
+// recipient. It runs on a goroutine of its own, outside go-smtp's panic
+// recovery, so it recovers a panic itself: that recipient gets a 451 and
+// the server keeps running.
+func (ss *session) deliverTo(sp *spool, rc recipient) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ss.log.Error("deliver: panic", "user", rc.user, "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
 	hdr := traceHeader(*ss.from, rc.addr)
 	t := time.Now()
-	_, err := ss.s.opts.Store.Deliver(context.Background(), rc.user, io.MultiReader(strings.NewReader(hdr), sp.reader()))
+	_, err = ss.s.opts.Store.Deliver(context.Background(), rc.user, io.MultiReader(strings.NewReader(hdr), sp.reader()))
 	ss.s.observeDelivery(time.Since(t))
 	return err
 }

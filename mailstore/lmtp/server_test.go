@@ -290,3 +290,32 @@ func TestManyRecipients(t *testing.T) {
 		}
 	}
 }
+
+// panicStore panics when delivering to one user.
+type panicStore struct {
+	*mailstore.Store
+	user string
+}
+
+func (p panicStore) Deliver(ctx context.Context, user string, r io.Reader) (mailstore.AppendResult, error) {
+	if user == p.user {
+		panic("test panic")
+	}
+	return p.Store.Deliver(ctx, user, r)
+}
+
+// A panic while storing one recipient's copy (outside go-smtp's own
+// recovery, since deliveries run on goroutines of their own) costs that
+// recipient a 451, not the server.
+func TestDeliveryPanic(t *testing.T) {
+	env := startStore(t, 1<<20, func(st *mailstore.Store) Store { return panicStore{st, "bad"} }, Options{})
+	addUser(t, env.store, "ann", 0)
+	addUser(t, env.store, "bad", 0)
+	got := send(t, "tcp", env.addr, []string{"ann@x", "bad@x"}, body)
+	if got["ann@x"] != 250 || got["bad@x"] != 451 {
+		t.Fatalf("replies %v, want ann 250, bad 451", got)
+	}
+	if got := send(t, "tcp", env.addr, []string{"ann@x"}, body); got["ann@x"] != 250 {
+		t.Fatalf("after the panic: %v", got)
+	}
+}
