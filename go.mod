@@ -28,3 +28,5 @@ require (
 )
 
 replace github.com/emersion/go-imap/v2 => ./imapd/third_party/go-imap
+
+replace github.com/emersion/go-smtp => ./mailstore/lmtp/third_party/go-smtp

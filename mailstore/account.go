@@ -172,6 +172,7 @@ func (a *Account) hold() (release func(), err error) {
 // all its side effects inside the transaction or the wtx.
 type writeOp struct {
 	fn   func(*wtx) error
+	dirs []string // to fsync before the commit (new body files in them)
 	w    *wtx
 	err  error
 	done chan error
@@ -183,12 +184,22 @@ var errBatchAborted = errors.New("batch aborted")
 // its fsync) or the failure. Callers never abandon a write: once queued it
 // either commits or fails, and the caller learns which.
 func (a *Account) write(fn func(*wtx) error) error {
+	return a.writeAfterSync(nil, fn)
+}
+
+// writeAfterSync is write for an operation that records new body files
+// (written and fsynced by the caller) in dirs: before the transaction
+// commits, the committer fsyncs each directory, once for all the
+// operations of a batch, so the bodies' names are durable before any
+// record points at them. If that fsync fails, the operation fails
+// without running.
+func (a *Account) writeAfterSync(dirs []string, fn func(*wtx) error) error {
 	release, err := a.hold()
 	if err != nil {
 		return err
 	}
 	defer release()
-	op := &writeOp{fn: fn, done: make(chan error, 1)}
+	op := &writeOp{fn: fn, dirs: dirs, done: make(chan error, 1)}
 	select {
 	case a.ops <- op:
 	case <-a.stopped:
@@ -238,8 +249,41 @@ func (a *Account) committer() {
 				break drain
 			}
 		}
-		a.runBatch(batch)
+		if batch = a.syncBatchDirs(batch); len(batch) > 0 {
+			a.runBatch(batch)
+		}
 	}
+}
+
+// syncBatchDirs fsyncs each directory the batch's operations need once
+// (group commit for directory entries: concurrent bodies usually share a
+// shard, see newBlobName). Operations whose directory failed to sync are
+// answered with the error and dropped from the batch.
+func (a *Account) syncBatchDirs(batch []*writeOp) []*writeOp {
+	synced := map[string]error{}
+	kept := batch[:0]
+	for _, op := range batch {
+		var err error
+		for _, d := range op.dirs {
+			if d == "" {
+				continue
+			}
+			e, ok := synced[d]
+			if !ok {
+				e = syncDir(d)
+				synced[d] = e
+			}
+			if err == nil {
+				err = e
+			}
+		}
+		if err != nil {
+			op.done <- fmt.Errorf("store message: %w", err)
+			continue
+		}
+		kept = append(kept, op)
+	}
+	return kept
 }
 
 // runBatch commits a batch in one transaction (group commit). If any write

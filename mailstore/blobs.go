@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -18,12 +19,21 @@ import (
 )
 
 // Message bodies are immutable files named by a random ID under
-// blobs/<first two hex digits>/. They are written to tmp/, fsynced, renamed
-// into place and the directory fsynced before any record points at them.
+// blobs/<first two hex digits>/. A body is written straight to its final
+// path and fsynced; its directory is fsynced by the account's committer
+// (syncBatchDirs) before the transaction that records it commits, so no
+// record ever names a body that a crash could lose. A crash before the
+// commit leaves a file no record names, which the next open removes
+// (cleanOrphans).
 
+// newBlobName returns a random name. Its first byte, the shard directory,
+// changes every 100 ms rather than per file, so bodies written close
+// together share a directory and a commit batch fsyncs it once for all of
+// them; over time the 256 shards fill evenly.
 func newBlobName() string {
 	var b [12]byte
-	rand.Read(b[:])
+	rand.Read(b[1:])
+	b[0] = byte(time.Now().UnixMilli() / 100)
 	return hex.EncodeToString(b[:])
 }
 
@@ -42,6 +52,7 @@ func (a *Account) Open(m Message) (*os.File, error) {
 
 type newBlob struct {
 	name string
+	dir  string // the shard directory, to fsync before the record commits
 	size int64
 	meta *msgmeta.Meta
 }
@@ -62,19 +73,24 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// writeBlob streams r (line endings normalised to CRLF) into a new durable
-// body file, parsing its MIME metadata on the way. More than limit bytes
-// of r fail with ErrTooBig; the limit applies to r as the sender sent it,
-// so CRLF normalisation never turns an accepted size into a refusal.
+// writeBlob streams r (line endings normalised to CRLF) into a new body
+// file, fsynced, parsing its MIME metadata on the way. The caller commits
+// it with writeAfterSync([]string{nb.dir}, ...), which makes its directory entry
+// durable first. More than limit bytes of r fail with ErrTooBig; the
+// limit applies to r as the sender sent it, so CRLF normalisation never
+// turns an accepted size into a refusal.
 func (a *Account) writeBlob(r io.Reader, limit int64) (*newBlob, error) {
-	f, err := os.CreateTemp(filepath.Join(a.dir, "tmp"), "new-")
+	name := newBlobName()
+	path := a.blobPath(name)
+	// The shard directories exist and are durable since the account
+	// opened (makeAccountDirs). O_EXCL: names are random, never reused.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("write message: %w", err)
+		return nil, noSpace(fmt.Errorf("write message: %w", err))
 	}
-	tmp := f.Name()
 	fail := func(err error) (*newBlob, error) {
 		f.Close()
-		os.Remove(tmp)
+		os.Remove(path)
 		return nil, err
 	}
 	bw := bufio.NewWriterSize(f, 64<<10)
@@ -103,16 +119,11 @@ func (a *Account) writeBlob(r io.Reader, limit int64) (*newBlob, error) {
 	if err := f.Close(); err != nil {
 		return fail(noSpace(fmt.Errorf("write message: %w", err)))
 	}
-	name := newBlobName()
-	if err := a.placeBlob(name, func(dst string) error { return os.Rename(tmp, dst) }); err != nil {
-		os.Remove(tmp)
-		return nil, noSpace(err)
-	}
-	return &newBlob{name: name, size: cw.n, meta: meta}, nil
+	return &newBlob{name: name, dir: filepath.Dir(path), size: cw.n, meta: meta}, nil
 }
 
-// placeBlob puts a file at blob name's path through put (a rename or a
-// link) and fsyncs the directory so the name survives a crash. The shard
+// placeBlob puts a file at blob name's path through put (a link or a
+// copy) and fsyncs the directory so the name survives a crash. The shard
 // directory itself was created and made durable when the account opened
 // (makeAccountDirs), so no writer can acknowledge a body whose directory
 // entry is not yet on disk.

@@ -6,7 +6,7 @@
 //	<data>/global.db                 users (name, password hash, quota)
 //	<data>/users/<id>/mail.db        one bbolt file per user: mailboxes, message records
 //	<data>/users/<id>/blobs/xx/<id>  message bodies, immutable, CRLF line endings
-//	<data>/users/<id>/tmp/           bodies being written
+//	<data>/users/<id>/tmp/           empty (bodies of older versions were written here)
 //
 // Bodies live outside bbolt so a slow client can stream a 50 MB attachment
 // without holding a read transaction open (a long read transaction stops
@@ -18,7 +18,12 @@
 //
 // A message is acknowledged (Deliver or Append returns nil) only after its
 // body file and its directory are fsynced and the bbolt transaction that
-// references it has committed (bbolt fsyncs on commit). Directories are
+// references it has committed (bbolt fsyncs on commit). A body is written
+// straight to its final name in blobs/ and fsynced by its writer; the
+// account's committer fsyncs the directories of a whole batch of new
+// bodies, once each, right before the commit that records them. Names
+// share their shard for 100 ms at a time (newBlobName), so concurrent
+// deliveries need one directory fsync between them. Directories are
 // made durable before anything is put in them: Open fsyncs the data
 // directory after creating users/ and global.db, and opening an account
 // creates users/<id>, tmp/, blobs/ and all 256 blobs/xx shards at once and

@@ -86,7 +86,7 @@ func (a *Account) appendLimit(ctx context.Context, mailbox string, r io.Reader, 
 	env := msgmeta.EncodeEnvelope(&nb.meta.Envelope)
 	part := msgmeta.EncodePart(&nb.meta.Root)
 	var res AppendResult
-	err = a.write(func(w *wtx) error {
+	err = a.writeAfterSync([]string{nb.dir}, func(w *wtx) error {
 		m, err := lookupMbox(w.tx, name)
 		if err != nil {
 			return err

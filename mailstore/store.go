@@ -13,6 +13,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"sealpost/mailstore/auth"
 )
 
 // Options configure a Store. The zero value is usable.
@@ -28,6 +30,10 @@ type Options struct {
 	LockTimeout time.Duration
 	// Observer receives commit and fetch latencies; nil: none.
 	Observer Observer
+	// AuthCacheTTL is how long Authenticate remembers a successful login
+	// (auth.Cache), so that the same password for the same user skips the
+	// slow hash check; zero disables the cache.
+	AuthCacheTTL time.Duration
 	// Faults injects write errors (tests only; nil in production).
 	Faults *Faults
 }
@@ -38,6 +44,8 @@ type Store struct {
 	opts Options
 	log  *slog.Logger
 	db   *bolt.DB // global.db
+
+	authCache *auth.Cache // nil when disabled
 
 	mu       sync.Mutex
 	accounts map[UserID]*Account
@@ -85,7 +93,8 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)
 	}
-	s := &Store{dir: dir, opts: opts, log: opts.Logger, db: db, accounts: map[UserID]*Account{}}
+	s := &Store{dir: dir, opts: opts, log: opts.Logger, db: db, accounts: map[UserID]*Account{},
+		authCache: auth.NewCache(opts.AuthCacheTTL)}
 	if err := s.sweep(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", dir, err)

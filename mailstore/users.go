@@ -122,12 +122,24 @@ func (s *Store) LookupUser(ctx context.Context, name string) (User, error) {
 
 // Authenticate checks a password. It takes as long for an unknown user as
 // for a known one and answers ErrAuthFailed for both. A hash in an older
-// scheme is upgraded to argon2id on success.
+// scheme or with other parameters is upgraded on success.
+//
+// With Options.AuthCacheTTL, a password that verified for this user and
+// this stored hash within the TTL is accepted without the slow check. Any
+// other attempt, a wrong password for a cached user included, runs the
+// full check, so failures take the same time whether or not the user is
+// cached; failures are never cached.
 func (s *Store) Authenticate(ctx context.Context, name, password string) (User, error) {
 	u, hash, err := s.lookup(name)
 	if err != nil {
 		auth.DummyVerify(password)
 		return User{}, ErrAuthFailed
+	}
+	// The cache key holds the user ID too: a user deleted and created
+	// again under the same name is another user.
+	key := cacheKey(u)
+	if s.authCache.Check(key, hash, password, time.Now()) {
+		return u, nil
 	}
 	ok, err := auth.Verify(hash, password)
 	if err != nil {
@@ -138,11 +150,27 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (User, 
 	}
 	if auth.NeedsRehash(hash) {
 		if h, err := auth.Hash(password); err == nil {
-			_ = s.updateUser(u.Name, func(r *userRecord) error { r.Hash = h; return nil })
+			// Only the hash this check verified is replaced: a password
+			// changed meanwhile stays.
+			err := s.updateUser(u.Name, func(r *userRecord) error {
+				if r.ID != u.ID || r.Hash != hash {
+					return errHashChanged
+				}
+				r.Hash = h
+				return nil
+			})
+			if err == nil {
+				hash = h
+			}
 		}
 	}
+	s.authCache.Add(key, hash, password, time.Now())
 	return u, nil
 }
+
+var errHashChanged = errors.New("password hash changed meanwhile")
+
+func cacheKey(u User) string { return fmt.Sprintf("%d:%s", u.ID, u.Name) }
 
 // SetPassword replaces a user's password.
 func (s *Store) SetPassword(ctx context.Context, name, password string) error {
@@ -153,7 +181,12 @@ func (s *Store) SetPassword(ctx context.Context, name, password string) error {
 	if err != nil {
 		return err
 	}
-	return s.updateUser(name, func(r *userRecord) error { r.Hash = h; return nil })
+	var u User
+	err = s.updateUser(name, func(r *userRecord) error { r.Hash = h; u = r.user(); return nil })
+	if err == nil {
+		s.authCache.Forget(cacheKey(u))
+	}
+	return err
 }
 
 // SetQuota changes a user's quota in bytes (0 = unlimited).
@@ -222,6 +255,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	a := s.accounts[u.ID]
 	if err == nil {
 		delete(s.accounts, u.ID)
+		s.authCache.Forget(cacheKey(u))
 	}
 	s.mu.Unlock()
 	if err != nil {

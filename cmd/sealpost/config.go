@@ -61,6 +61,9 @@ type Config struct {
 		LoginMaxDelay   Duration `toml:"login_max_delay"`
 		LoginBlockAfter int      `toml:"login_block_after"`
 		LoginBlockTime  Duration `toml:"login_block_time"`
+		// AuthCacheTTL: how long a successful login is remembered
+		// (mailstore.Options.AuthCacheTTL); zero disables the cache.
+		AuthCacheTTL Duration `toml:"auth_cache_ttl"`
 	} `toml:"limits"`
 
 	// HTTP serves the Thunderbird autoconfig file (httpd.go).
@@ -97,6 +100,7 @@ func defaultConfig() *Config {
 	c.Limits.LoginMaxDelay = Duration(15 * time.Second)
 	c.Limits.LoginBlockAfter = 50
 	c.Limits.LoginBlockTime = Duration(15 * time.Minute)
+	c.Limits.AuthCacheTTL = Duration(10 * time.Minute)
 	return c
 }
 

@@ -24,7 +24,10 @@ login_delay = "500ms"
 login_max_delay = "10s"
 login_block_after = 20
 login_block_time = "1h"
+auth_cache_ttl = "5m"
 `, ""},
+		{"auth cache off", "[limits]\nauth_cache_ttl = \"0\"\n", ""},
+		{"negative auth cache", "[limits]\nauth_cache_ttl = \"-1m\"\n", "bad duration"},
 		{"zero conns", "[limits]\nmax_connections = 0\n", "limits.max_connections: must be positive"},
 		{"negative per ip", "[limits]\nmax_connections_per_ip = -1\n", "limits.max_connections_per_ip: must be positive"},
 		{"per ip over total", "[limits]\nmax_connections = 10\nmax_connections_per_ip = 11\nmax_connections_per_user_ip = 5\n", "exceeds max_connections"},
@@ -46,8 +49,13 @@ login_block_time = "1h"
 				if err != nil {
 					t.Fatalf("unexpected error: %v", err)
 				}
-				if tc.name == "all keys" && (c.Limits.MaxConnectionsPerUserIP != 10 || time.Duration(c.Limits.LoginDelay) != 500*time.Millisecond) {
+				if tc.name == "all keys" && (c.Limits.MaxConnectionsPerUserIP != 10 || time.Duration(c.Limits.LoginDelay) != 500*time.Millisecond ||
+					time.Duration(c.Limits.AuthCacheTTL) != 5*time.Minute) {
 					t.Errorf("keys not applied: %+v", c.Limits)
+				}
+				want := map[string]time.Duration{"defaults": 10 * time.Minute, "auth cache off": 0}
+				if w, ok := want[tc.name]; ok && time.Duration(c.Limits.AuthCacheTTL) != w {
+					t.Errorf("auth_cache_ttl = %v, want %v", time.Duration(c.Limits.AuthCacheTTL), w)
 				}
 				return
 			}

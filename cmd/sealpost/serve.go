@@ -156,6 +156,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) er
 	if err := os.Chmod(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
+	stopPprof, err := startPprof(log)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 	cm, err := certs.New(certs.Options{
 		CertFile: cfg.TLS.Cert, KeyFile: cfg.TLS.Key,
 		GenerateDir: filepath.Join(cfg.DataDir, "tls"),
@@ -167,7 +172,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, out io.Writer) er
 	m := newMetrics(cfg, log)
 	st, err := mailstore.Open(cfg.DataDir, mailstore.Options{
 		MaxMessageSize: int64(cfg.Limits.MaxMessageSize), Logger: log.With("component", "store"),
-		Observer: storeObserver(m),
+		Observer: storeObserver(m), AuthCacheTTL: time.Duration(cfg.Limits.AuthCacheTTL),
 	})
 	if err != nil {
 		return err

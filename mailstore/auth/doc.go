@@ -10,7 +10,11 @@
 // lever. The package therefore bounds the work one check may cost (hash
 // parameters above the limits in limits.go are refused with ErrTooExpensive)
 // and runs at most a few argon2id computations at once, so a burst of logins
-// queues instead of allocating 64 MiB per connection.
+// queues instead of allocating 19 MiB per connection.
+//
+// Cache remembers successful logins for a while (like Dovecot's
+// auth_cache), so that repeated logins with the right password skip the
+// slow check; failures are never cached.
 //
 // Throttle slows down, then refuses, repeated failed logins per source
 // address and per account without letting an attacker lock a user out.

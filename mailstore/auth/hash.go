@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -28,7 +29,7 @@ var dovecotSchemes = map[string]scheme{
 
 // Hash returns a new argon2id hash of password in PHC string form:
 //
-//	$argon2id$v=19$m=65536,t=2,p=2$<salt>$<hash>
+//	$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>
 //
 // with a random 16-byte salt and a 32-byte key, both base64 without padding.
 // It fails only for passwords longer than MaxPasswordLen.
@@ -82,6 +83,15 @@ func DummyVerify(password string) {
 	_, _ = Verify(dummyHash, password)
 }
 
+// slowChecks counts the slow hash computations run (see SlowChecks).
+var slowChecks atomic.Int64
+
+// SlowChecks returns how many slow hash computations (argon2id, bcrypt,
+// SHA512-CRYPT; by Hash, Verify and DummyVerify) this process has run. It
+// lets callers and tests tell a check that did the full work from one
+// answered from a cache.
+func SlowChecks() int64 { return slowChecks.Load() }
+
 // detect strips an optional Dovecot scheme prefix and identifies the format.
 func detect(hash string) (scheme, string, error) {
 	var want scheme
@@ -134,6 +144,7 @@ func verifyBcrypt(hash, password string) (bool, error) {
 	if len(password) > MaxPasswordLen {
 		return false, nil
 	}
+	slowChecks.Add(1)
 	err = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password))
 	switch {
 	case err == nil:

@@ -102,6 +102,7 @@ func verifySHA512Crypt(hash, password string) (bool, error) {
 	if len(password) > MaxPasswordLen {
 		return false, nil
 	}
+	slowChecks.Add(1)
 	sum := sha512CryptSum([]byte(password), []byte(st.salt), st.rounds)
 	return subtle.ConstantTimeCompare(sum, []byte(st.rest)) == 1, nil
 }

@@ -1,6 +1,7 @@
 package lmtp
 
 import (
+	"bytes"
 	"net"
 	"sync/atomic"
 
@@ -63,15 +64,24 @@ func (c *lineConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(p)
 	limit := c.limit.Load()
-	for _, b := range p[:n] {
-		if b == '\n' {
-			c.cur = 0
-			continue
+	// Line by line with IndexByte: this runs over every byte of every
+	// message, and a byte-wise loop cost as much CPU as the store.
+	for rest := p[:n]; ; {
+		i := bytes.IndexByte(rest, '\n')
+		if i < 0 {
+			c.cur += int64(len(rest))
+		} else {
+			c.cur += int64(i)
 		}
-		if c.cur++; c.cur > limit {
+		if c.cur > limit {
 			c.tooLong = true
 			return 0, smtp.ErrTooLongLine
 		}
+		if i < 0 {
+			break
+		}
+		c.cur = 0
+		rest = rest[i+1:]
 	}
 	return n, err
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -248,14 +249,27 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	if sp.size > ss.s.opts.MaxMessageSize {
 		return errTooBig
 	}
-	for _, rc := range ss.rcpts {
-		body, err := sp.reader()
-		if err == nil {
-			hdr := traceHeader(*ss.from, rc.addr)
-			t := time.Now()
-			_, err = ss.s.opts.Store.Deliver(context.Background(), rc.user, io.MultiReader(strings.NewReader(hdr), body))
-			ss.s.observeDelivery(time.Since(t))
+	// Each recipient's delivery waits for its own fsyncs and commit; run
+	// them side by side (a few at a time) so that a message to several
+	// users costs about one delivery, not one per recipient: accounts
+	// commit independently, and two recipients in one account share a
+	// commit batch. Replies still go out in RCPT order.
+	done := make([]chan error, len(ss.rcpts))
+	for i := range done {
+		done[i] = make(chan error, 1)
+	}
+	go func() {
+		slots := make(chan struct{}, maxParallelRcpts)
+		for i, rc := range ss.rcpts {
+			slots <- struct{}{}
+			go func() {
+				defer func() { <-slots }()
+				done[i] <- ss.deliverTo(sp, rc)
+			}()
 		}
+	}()
+	for i, rc := range ss.rcpts {
+		err := <-done[i]
 		reply := toSMTP(err)
 		if reply == errTooBig && sp.size <= ss.s.opts.MaxMessageSize {
 			// We accepted this size; the store refusing it is our bug
@@ -264,7 +278,7 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			reply = errTemp
 		}
 		ss.s.countRecipient(reply)
-		if reply == errTemp || reply == errNoSpace {
+		if reply == errTemp {
 			ss.log.Error("deliver", "user", rc.user, "err", err)
 		} else {
 			ss.log.Info("deliver", "user", rc.user, "size", sp.size, "result", replyCode(reply), "dur", time.Since(start))
@@ -272,6 +286,28 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		status.SetStatus(rc.addr, reply)
 	}
 	return nil
+}
+
+// maxParallelRcpts bounds the deliveries of one LMTP transaction that run
+// at once (each holds a write buffer and a parser).
+const maxParallelRcpts = 8
+
+// deliverTo stores the spooled message, with its trace header, for one
+// recipient. It runs on a goroutine of its own, outside go-smtp's panic
+// recovery, so it recovers a panic itself: that recipient gets a 451 and
+// the server keeps running.
+func (ss *session) deliverTo(sp *spool, rc recipient) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			ss.log.Error("deliver: panic", "user", rc.user, "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	hdr := traceHeader(*ss.from, rc.addr)
+	t := time.Now()
+	_, err = ss.s.opts.Store.Deliver(context.Background(), rc.user, io.MultiReader(strings.NewReader(hdr), sp.reader()))
+	ss.s.observeDelivery(time.Since(t))
+	return err
 }
 
 func replyCode(err error) int {
@@ -312,14 +348,13 @@ func (s *spool) Write(p []byte) (int, error) {
 	return s.f.Write(p)
 }
 
-func (s *spool) reader() (io.Reader, error) {
+// reader returns a new reader of the whole message; several may be read
+// at once.
+func (s *spool) reader() io.Reader {
 	if s.f == nil {
-		return bytes.NewReader(s.buf.Bytes()), nil
+		return bytes.NewReader(s.buf.Bytes())
 	}
-	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	return s.f, nil
+	return io.NewSectionReader(s.f, 0, s.size)
 }
 
 func (s *spool) close() {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -237,5 +238,84 @@ func TestTimeout(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Fatalf("idle connection kept for %v", d)
+	}
+}
+
+// One transaction to more recipients than are delivered at once, some in
+// the same account, with a body large enough to be spooled to a file
+// (read by all deliveries at once) or small enough to stay in memory:
+// every recipient gets the whole message, with its own trace header, and
+// a reply of its own.
+func TestManyRecipients(t *testing.T) {
+	env := start(t, Options{})
+	const users = 10
+	for i := range users {
+		addUser(t, env.store, fmt.Sprintf("u%d", i), 0)
+	}
+	var rcpts []string
+	for i := range users {
+		rcpts = append(rcpts, fmt.Sprintf("u%d@x", i))
+	}
+	rcpts = append(rcpts, "u0+a@x", "u0+b@x", "u3+c@x") // same accounts again
+	for _, size := range []int{100, 3 << 20} {
+		msg := "Subject: many\r\n\r\n" + strings.Repeat(strings.Repeat("z", 78)+"\r\n", size/80)
+		got := send(t, "tcp", env.addr, rcpts, msg)
+		for _, r := range rcpts {
+			if got[r] != 250 {
+				t.Errorf("size %d, %s: reply %d", size, r, got[r])
+			}
+		}
+	}
+	for i := range users {
+		u := fmt.Sprintf("u%d", i)
+		var want []string
+		for _, size := range []int{100, 3 << 20} {
+			msg := "Subject: many\r\n\r\n" + strings.Repeat(strings.Repeat("z", 78)+"\r\n", size/80)
+			for _, r := range rcpts {
+				if r == u+"@x" || strings.HasPrefix(r, u+"+") {
+					want = append(want, traceHeader("from@example.org", r)+msg)
+				}
+			}
+		}
+		got := inboxBodies(t, env.store, u)
+		slices.Sort(got)
+		slices.Sort(want)
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d messages, want %d", u, len(got), len(want))
+		}
+		for j := range got {
+			if got[j] != want[j] {
+				t.Errorf("%s: message %d differs (%d bytes, want %d)", u, j, len(got[j]), len(want[j]))
+			}
+		}
+	}
+}
+
+// panicStore panics when delivering to one user.
+type panicStore struct {
+	*mailstore.Store
+	user string
+}
+
+func (p panicStore) Deliver(ctx context.Context, user string, r io.Reader) (mailstore.AppendResult, error) {
+	if user == p.user {
+		panic("test panic")
+	}
+	return p.Store.Deliver(ctx, user, r)
+}
+
+// A panic while storing one recipient's copy (outside go-smtp's own
+// recovery, since deliveries run on goroutines of their own) costs that
+// recipient a 451, not the server.
+func TestDeliveryPanic(t *testing.T) {
+	env := startStore(t, 1<<20, func(st *mailstore.Store) Store { return panicStore{st, "bad"} }, Options{})
+	addUser(t, env.store, "ann", 0)
+	addUser(t, env.store, "bad", 0)
+	got := send(t, "tcp", env.addr, []string{"ann@x", "bad@x"}, body)
+	if got["ann@x"] != 250 || got["bad@x"] != 451 {
+		t.Fatalf("replies %v, want ann 250, bad 451", got)
+	}
+	if got := send(t, "tcp", env.addr, []string{"ann@x"}, body); got["ann@x"] != 250 {
+		t.Fatalf("after the panic: %v", got)
 	}
 }

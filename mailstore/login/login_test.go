@@ -15,7 +15,12 @@ import (
 
 func newTestAuth(t *testing.T, opts Options) *Authenticator {
 	t.Helper()
-	st, err := mailstore.Open(t.TempDir(), mailstore.Options{})
+	return newTestAuthStore(t, opts, mailstore.Options{})
+}
+
+func newTestAuthStore(t *testing.T, opts Options, sopts mailstore.Options) *Authenticator {
+	t.Helper()
+	st, err := mailstore.Open(t.TempDir(), sopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,5 +128,52 @@ func TestRefusalWaitsDelay(t *testing.T) {
 	}
 	if len(slept) != 1 || slept[0] <= 0 {
 		t.Errorf("refusal slept %v, want one positive delay", slept)
+	}
+}
+
+// With the login cache on, a cached user's wrong passwords are still fully
+// checked and counted: they are delayed and, at the limit, refused, and a
+// refused source is refused even with the cached right password.
+func TestCachedLoginThrottled(t *testing.T) {
+	var slept []time.Duration
+	a := newTestAuthStore(t, Options{
+		Throttle: auth.NewThrottle(auth.ThrottleOptions{IPLimit: 5, UserIPLimit: 5}),
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			slept = append(slept, d)
+			return nil
+		},
+	}, mailstore.Options{AuthCacheTTL: time.Hour})
+	ip := netip.MustParseAddr("192.0.2.9")
+	for range 2 {
+		if _, err := a.Login(context.Background(), ip, "ann", "right"); err != nil {
+			t.Fatalf("right password: %v", err)
+		}
+	}
+	for i := range 6 {
+		before := auth.SlowChecks()
+		if _, err := a.Login(context.Background(), ip, "ann", "wrong"); !errors.Is(err, mailstore.ErrAuthFailed) {
+			t.Fatalf("wrong password %d: %v", i, err)
+		}
+		if n := auth.SlowChecks() - before; n != 1 {
+			t.Errorf("wrong password %d for a cached user: %d slow checks, want 1", i, n)
+		}
+	}
+	if len(slept) == 0 {
+		t.Error("failures of a cached user were not delayed")
+	}
+	before := auth.SlowChecks()
+	if _, err := a.Login(context.Background(), ip, "ann", "right"); !errors.Is(err, ErrThrottled) {
+		t.Fatalf("refused source, cached right password: %v, want ErrThrottled", err)
+	}
+	if n := auth.SlowChecks() - before; n != 0 {
+		t.Errorf("a refused attempt ran %d slow checks", n)
+	}
+	// Another source is not refused and gets the cached answer.
+	before = auth.SlowChecks()
+	if _, err := a.Login(context.Background(), netip.MustParseAddr("198.51.100.7"), "ann", "right"); err != nil {
+		t.Fatalf("other source: %v", err)
+	}
+	if n := auth.SlowChecks() - before; n != 0 {
+		t.Errorf("cached login from another source: %d slow checks, want 0", n)
 	}
 }

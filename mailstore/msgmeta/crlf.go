@@ -1,6 +1,9 @@
 package msgmeta
 
-import "io"
+import (
+	"bytes"
+	"io"
+)
 
 // NormalizeCRLF returns a reader that turns every line end into CRLF: a bare
 // LF and a lone CR each become CRLF, and CRLF is left alone. The store keeps
@@ -35,26 +38,39 @@ func (c *crlfReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// convert writes s with normalised line ends into c.buf.
+// convert writes s with normalised line ends into c.buf. It works a line
+// at a time with IndexByte (vectorised): lines already ending in CRLF, the
+// usual case, are copied as they are.
 func (c *crlfReader) convert(s []byte) []byte {
 	o := c.buf[:0]
-	start := 0
-	for i, b := range s {
-		if b != '\r' && b != '\n' {
-			continue
+	for len(s) > 0 {
+		if c.cr {
+			c.cr = false
+			if s[0] == '\n' {
+				s = s[1:] // second half of a CRLF already written
+				continue
+			}
 		}
-		o = append(o, s[start:i]...)
-		start = i + 1
-		if b == '\n' && c.cr {
-			c.cr = false // second half of a CRLF already written
-			continue
+		j := bytes.IndexByte(s, '\n')
+		seg := s
+		if j >= 0 {
+			seg = s[:j]
 		}
-		o = append(o, '\r', '\n')
-		c.cr = b == '\r'
-	}
-	if start < len(s) {
-		o = append(o, s[start:]...)
-		c.cr = false
+		k := bytes.IndexByte(seg, '\r')
+		switch {
+		case k < 0 && j < 0: // no line end in the rest
+			return append(o, s...)
+		case k < 0: // bare LF
+			o = append(append(o, seg...), '\r', '\n')
+			s = s[j+1:]
+		case j >= 0 && k == j-1: // CRLF
+			o = append(o, s[:j+1]...)
+			s = s[j+1:]
+		default: // a CR not followed by LF here, maybe by one in the next read
+			o = append(append(o, seg[:k]...), '\r', '\n')
+			c.cr = true
+			s = s[k+1:]
+		}
 	}
 	return o
 }

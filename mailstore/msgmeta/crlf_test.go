@@ -48,3 +48,25 @@ func TestNormalizeCRLFError(t *testing.T) {
 		t.Errorf("got %q, %v", got, err)
 	}
 }
+
+// FuzzNormalizeCRLF checks the reader against the definition: CRLF stays,
+// every other CR or LF becomes CRLF, however the input is split into reads.
+func FuzzNormalizeCRLF(f *testing.F) {
+	for _, s := range []string{"", "a\r\nb", "\r", "\n", "\r\r\n\n\r", "x\ry\nz\r\n"} {
+		f.Add(s, uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, in string, split uint8) {
+		want := strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(in, "\r\n", "\n"), "\r", "\n"), "\n", "\r\n")
+		var r io.Reader = strings.NewReader(in)
+		switch split % 3 {
+		case 1:
+			r = iotest.OneByteReader(r)
+		case 2:
+			r = iotest.HalfReader(r)
+		}
+		got, err := io.ReadAll(NormalizeCRLF(r))
+		if err != nil || string(got) != want {
+			t.Fatalf("%q: got %q, %v; want %q", in, got, err, want)
+		}
+	})
+}
