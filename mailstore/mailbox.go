@@ -58,7 +58,18 @@ func (m *mbox) save() error {
 	return m.b.Put(keyInfo, v)
 }
 
-func (m *mbox) msgs() *bolt.Bucket { return m.b.Bucket(bktMsgs) }
+// msgs returns the mailbox's message records. UIDs only grow, so records
+// are appended at the right edge and rewritten in place (same size, unless
+// keywords change): full pages halve the pages a commit writes, e.g. when
+// STORE touches every message, where bbolt's default 0.5 split leaves them
+// half empty.
+func (m *mbox) msgs() *bolt.Bucket {
+	b := m.b.Bucket(bktMsgs)
+	if b != nil {
+		b.FillPercent = 0.9
+	}
+	return b
+}
 
 func openMbox(tx *bolt.Tx, id MailboxID) (*mbox, error) {
 	b := tx.Bucket(bktMboxes).Bucket(idKey(uint64(id)))
