@@ -88,11 +88,16 @@ func (a *Account) writeBlob(r io.Reader, limit int64) (*newBlob, error) {
 	if err != nil {
 		return nil, noSpace(fmt.Errorf("write message: %w", err))
 	}
-	fail := func(err error) (*newBlob, error) {
-		f.Close()
-		os.Remove(path)
-		return nil, err
-	}
+	// Every way out but success, a panic in the parser included (the LMTP
+	// inlet recovers those and keeps serving), closes and removes the file.
+	done := false
+	defer func() {
+		if !done {
+			f.Close()
+			os.Remove(path)
+		}
+	}()
+	fail := func(err error) (*newBlob, error) { return nil, err }
 	bw := bufio.NewWriterSize(f, 64<<10)
 	src := msgmeta.NormalizeCRLF(&limitReader{r: r, n: limit})
 	cw := &countWriter{w: bw}
@@ -116,8 +121,10 @@ func (a *Account) writeBlob(r io.Reader, limit int64) (*newBlob, error) {
 	if err != nil {
 		return fail(noSpace(fmt.Errorf("write message: fsync: %w", err)))
 	}
+	done = true
 	if err := f.Close(); err != nil {
-		return fail(noSpace(fmt.Errorf("write message: %w", err)))
+		os.Remove(path)
+		return nil, noSpace(fmt.Errorf("write message: %w", err))
 	}
 	return &newBlob{name: name, dir: filepath.Dir(path), size: cw.n, meta: meta}, nil
 }

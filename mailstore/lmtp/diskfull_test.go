@@ -1,11 +1,14 @@
 package lmtp
 
 import (
+	"bytes"
 	"errors"
 	"io"
+	"log/slog"
 	"io/fs"
 	"net"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -51,7 +54,8 @@ func deliverReply(t *testing.T, addr, body string) *smtp.SMTPError {
 
 // A full disk (or filesystem quota) is a temporary failure the MTA should
 // retry: 452 4.3.1, for body writes and for commits alike; an I/O error
-// is 451 4.3.0; once space is back, 250 again on the same server.
+// is 451 4.3.0; once space is back, 250 again on the same server. Both
+// are logged as errors, with the cause, for the admin's alerts.
 func TestDiskFullReplies(t *testing.T) {
 	dir := t.TempDir()
 	faults := &mailstore.Faults{}
@@ -61,7 +65,8 @@ func TestDiskFullReplies(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	addUser(t, st, "ann", 0)
-	srv, err := New(Options{Store: st, SpoolDir: dir})
+	var logs syncBuffer
+	srv, err := New(Options{Store: st, SpoolDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,6 +92,7 @@ func TestDiskFullReplies(t *testing.T) {
 		{"commit EIO", func() { faults.FailCommits(&fs.PathError{Op: "write", Path: dir, Err: syscall.EIO}) }, 451, smtp.EnhancedCode{4, 3, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			logs.Reset()
 			tc.inject()
 			defer faults.FailBodies(nil)
 			defer faults.FailCommits(nil)
@@ -96,6 +102,9 @@ func TestDiskFullReplies(t *testing.T) {
 			}
 			if tc.code == 452 && !strings.Contains(r.Message, "storage") {
 				t.Errorf("reply text %q", r.Message)
+			}
+			if l := logs.String(); !strings.Contains(l, "level=ERROR msg=deliver") || !strings.Contains(l, "user=ann err=") {
+				t.Errorf("not logged as an error with its cause:\n%s", l)
 			}
 		})
 	}
@@ -108,4 +117,28 @@ func TestDiskFullReplies(t *testing.T) {
 	if n := inboxCount(t, st, "ann"); n != 1 {
 		t.Fatalf("%d messages, want 1", n)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func (b *syncBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.b.Reset()
 }

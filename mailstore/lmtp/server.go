@@ -278,7 +278,7 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			reply = errTemp
 		}
 		ss.s.countRecipient(reply)
-		if reply == errTemp {
+		if reply == errTemp || reply == errNoSpace {
 			ss.log.Error("deliver", "user", rc.user, "err", err)
 		} else {
 			ss.log.Info("deliver", "user", rc.user, "size", sp.size, "result", replyCode(reply), "dur", time.Since(start))
