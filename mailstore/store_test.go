@@ -3,6 +3,7 @@ package mailstore
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,7 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
+
+	"sealpost/mailstore/auth"
 )
 
 var ctx = context.Background()
@@ -617,4 +621,66 @@ func TestWriteBlobPanicCleansUp(t *testing.T) {
 	if _, err := a.Append(ctx, "INBOX", strings.NewReader(msg("ok", "fine")), AppendOptions{}); err != nil {
 		t.Fatalf("append after the panics: %v", err)
 	}
+}
+
+// A failed login takes as long as checking the costliest kind of hash in
+// the store, so that neither an unknown user nor a user with a cheap hash
+// answers faster than a user with an old, expensive one: timing tells no one which
+// users exist. The old hash is argon2id with the parameters Sealpost used
+// before (m=64 MiB, t=2, p=2), left in place until its user next logs in.
+// Checked after an import and again after a reopen, where the floor comes
+// from the stored hashes.
+func TestFailedLoginTimingFloor(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{AuthCacheTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newUser(t, s, "ann") // current argon2id
+	salt := []byte("0123456789abcdef")
+	key := argon2.IDKey([]byte("secret"), salt, 2, 64<<10, 2, 32)
+	b64 := base64.RawStdEncoding.EncodeToString
+	old := "$argon2id$v=19$m=65536,t=2,p=2$" + b64(salt) + "$" + b64(key)
+	if _, err := s.ImportUser(ctx, "old", old, 0); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	auth.Verify(old, "wrong")
+	expensive := time.Since(start)
+
+	check := func(s *Store) {
+		t.Helper()
+		floor := s.failFloor.floor
+		if floor < expensive/2 {
+			t.Fatalf("floor %v, but checking the old hash takes %v", floor, expensive)
+		}
+		for _, c := range [][2]string{{"nobody", "x"}, {"ann", "wrong"}, {"old", "wrong"}} {
+			start := time.Now()
+			if _, err := s.Authenticate(ctx, c[0], c[1]); !errors.Is(err, ErrAuthFailed) {
+				t.Fatalf("%s: %v", c[0], err)
+			}
+			if d := time.Since(start); d < floor {
+				t.Errorf("failed login as %s took %v, less than the floor %v", c[0], d, floor)
+			}
+		}
+		// Successes are not held back: a cached login answers at once.
+		if _, err := s.Authenticate(ctx, "ann", "pw-ann"); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if _, err := s.Authenticate(ctx, "ann", "pw-ann"); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d >= floor {
+			t.Errorf("a cached login took %v, the failure floor is %v", d, floor)
+		}
+	}
+	check(s)
+	s.Close()
+	s, err = Open(dir, Options{AuthCacheTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check(s)
 }

@@ -56,6 +56,7 @@ func (s *Store) ImportUser(ctx context.Context, name, hash string, quota int64) 
 	if _, err := auth.Verify(hash, ""); errors.Is(err, auth.ErrUnknownScheme) {
 		return User{}, fmt.Errorf("create user %s: %w", n, err)
 	}
+	s.failFloor.note(hash)
 	rec := userRecord{Name: n, Hash: hash, Quota: quota, Created: time.Now().UTC().Truncate(time.Second)}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		users := tx.Bucket(bktUsers)
@@ -120,9 +121,11 @@ func (s *Store) LookupUser(ctx context.Context, name string) (User, error) {
 	return u, err
 }
 
-// Authenticate checks a password. It takes as long for an unknown user as
-// for a known one and answers ErrAuthFailed for both. A hash in an older
-// scheme or with other parameters is upgraded on success.
+// Authenticate checks a password. It answers ErrAuthFailed for an unknown
+// user and a wrong password alike, and every failure takes at least as
+// long as checking the costliest kind of hash the store holds (failFloor),
+// so timing does not tell which users exist. A hash in an older scheme or
+// with other parameters is upgraded on success.
 //
 // With Options.AuthCacheTTL, a password that verified for this user and
 // this stored hash within the TTL is accepted without the slow check. Any
@@ -130,9 +133,11 @@ func (s *Store) LookupUser(ctx context.Context, name string) (User, error) {
 // full check, so failures take the same time whether or not the user is
 // cached; failures are never cached.
 func (s *Store) Authenticate(ctx context.Context, name, password string) (User, error) {
+	start := time.Now()
 	u, hash, err := s.lookup(name)
 	if err != nil {
 		auth.DummyVerify(password)
+		s.failFloor.wait(ctx, start)
 		return User{}, ErrAuthFailed
 	}
 	// The cache key holds the user ID too: a user deleted and created
@@ -146,6 +151,7 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (User, 
 		s.log.Warn("unusable password hash", "user", u.Name, "err", err)
 	}
 	if !ok {
+		s.failFloor.wait(ctx, start)
 		return User{}, ErrAuthFailed
 	}
 	if auth.NeedsRehash(hash) {

@@ -155,3 +155,31 @@ func verifyBcrypt(hash, password string) (bool, error) {
 		return false, fmt.Errorf("%w: bcrypt: %v", ErrMalformed, err)
 	}
 }
+
+// CostClass names what verifying hash costs: its scheme and cost
+// parameters without salt or key, e.g. "$argon2id$v=19$m=19456,t=2,p=1",
+// "$2b$10" or "$6$rounds=5000". Hashes of one class take equally long to
+// verify. Hashes that do not parse are "".
+func CostClass(hash string) string {
+	s, h, err := detect(hash)
+	if err != nil {
+		return ""
+	}
+	f := strings.Split(h, "$")
+	switch s {
+	case schemeArgon2id: // "", argon2id, v=19, m=..., salt, key
+		if len(f) == 6 {
+			return strings.Join(f[:4], "$")
+		}
+	case schemeBcrypt: // "", 2b, NN, salt+key
+		if len(f) == 4 {
+			return strings.Join(f[:3], "$")
+		}
+	default: // "", 6, [rounds=N,] salt, key
+		if len(f) == 5 && strings.HasPrefix(f[2], "rounds=") {
+			return "$6$" + f[2]
+		}
+		return "$6$"
+	}
+	return ""
+}

@@ -257,3 +257,20 @@ func BenchmarkVerify(b *testing.B) {
 		Verify(h, "correct horse")
 	}
 }
+
+func TestCostClass(t *testing.T) {
+	h, _ := Hash("pw")
+	for _, c := range []struct{ hash, want string }{
+		{h, "$argon2id$v=19$m=19456,t=2,p=1"},
+		{"{ARGON2ID}$argon2id$v=19$m=65536,t=2,p=2$c2FsdHNhbHRzYWx0$a2V5", "$argon2id$v=19$m=65536,t=2,p=2"},
+		{"$2b$12$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234", "$2b$12"},
+		{"{SHA512-CRYPT}$6$rounds=10000$salt$hash", "$6$rounds=10000"},
+		{"$6$salt$hash", "$6$"},
+		{"{PLAIN}secret", ""},
+		{"", ""},
+	} {
+		if got := CostClass(c.hash); got != c.want {
+			t.Errorf("CostClass(%.20q) = %q, want %q", c.hash, got, c.want)
+		}
+	}
+}
