@@ -266,6 +266,7 @@ func bruteForce(t *testing.T, s *Server, src, user string, total, workers int, r
 					g.Close()
 				}
 			}()
+			var i int64 // the attempt being sent; 0: take the next one
 			for time.Now().Before(deadline) {
 				if g == nil {
 					var err error
@@ -274,30 +275,30 @@ func bruteForce(t *testing.T, s *Server, src, user string, total, workers int, r
 						continue
 					}
 				}
-				i := next.Add(1)
-				if i > int64(total) {
-					return
+				if i == 0 {
+					if i = next.Add(1); i > int64(total) {
+						return
+					}
+					st.sent.Add(1)
 				}
 				u := user
 				if i%4 == 0 {
 					u = fmt.Sprintf("nobody%d", i)
 				}
-				st.sent.Add(1)
 				res, err := guess(g, u, fmt.Sprintf("wrong-%d", i), time.Until(deadline))
 				if err != nil {
+					// The server closed the connection (POP3 does after
+					// 10 bad commands): not an answer; this worker sends
+					// attempt i again on a new connection.
 					g.Close()
 					g = nil
-					if time.Now().After(deadline) {
-						st.unanswered.Add(1)
-						return
-					}
-					// The server closed the connection (POP3 does after
-					// 10 bad commands): not an answer, try that one again.
-					st.sent.Add(-1)
-					next.Add(-1)
 					continue
 				}
 				record(res)
+				i = 0
+			}
+			if i != 0 {
+				st.unanswered.Add(1)
 			}
 		}()
 	}
