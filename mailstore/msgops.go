@@ -2,7 +2,9 @@ package mailstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -119,15 +121,24 @@ func (a *Account) Copy(ctx context.Context, src MailboxID, uids []UID, dest stri
 		return CopyResult{}, err
 	}
 	var links []string
-	for i := range items {
-		name, err := a.linkBlob(items[i].rec.blob)
+	kept := items[:0]
+	for _, it := range items {
+		name, err := a.linkBlob(it.rec.blob)
+		if errors.Is(err, fs.ErrNotExist) && a.expungedSince(src, it.uid) {
+			// Expunged by another session after the read above, and its
+			// body removed: copied are the others, as if it had been
+			// expunged first.
+			continue
+		}
 		if err != nil {
 			a.removeBlobs(links)
 			return CopyResult{}, fmt.Errorf("copy: %w", err)
 		}
-		items[i].blob = name
+		it.blob = name
+		kept = append(kept, it)
 		links = append(links, name)
 	}
+	items = kept
 	var res CopyResult
 	err = a.write(func(w *wtx) error {
 		res = CopyResult{}
@@ -211,4 +222,16 @@ func (a *Account) Move(ctx context.Context, src MailboxID, uids []UID, dest stri
 		return d.save()
 	})
 	return res, err
+}
+
+// expungedSince reports whether message uid is no longer in mailbox id
+// (or the mailbox is gone).
+func (a *Account) expungedSince(id MailboxID, uid UID) bool {
+	gone := false
+	a.db.View(func(tx *bolt.Tx) error {
+		m, err := openMbox(tx, id)
+		gone = err != nil || m.msgs().Get(uidKey(uid)) == nil
+		return nil
+	})
+	return gone
 }
