@@ -5,67 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
+
+	"sealpost/mailstore/storetest"
 )
-
-// mountTmpfs mounts a tmpfs of size bytes, or skips the test: mounting
-// needs root, and CI may not allow it. The unit tests with injected
-// faults (mailstore, mailstore/lmtp, imapd, cmd/sealpost) cover the
-// replies then. Unmounted at cleanup, after the server stopped (register
-// it before Start).
-func mountTmpfs(t *testing.T, size int) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "sealpost-full-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		os.Remove(dir)
-		t.Skipf("cannot mount a tmpfs (%v: %s); the fault-injection unit tests cover disk-full replies", err, strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", dir, err, out)
-			return
-		}
-		os.Remove(dir)
-	})
-	return dir
-}
-
-// fillDisk writes a file until the filesystem is full.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	p := filepath.Join(dir, "filler")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := f.Write(buf)
-		if err == nil {
-			continue
-		}
-		if !errors.Is(err, syscall.ENOSPC) {
-			t.Fatal(err)
-		}
-		// Top up to the last byte.
-		for n := n; n > 0; {
-			n, _ = f.Write(buf[:1])
-		}
-		return p
-	}
-}
 
 // lmtpReply delivers body to ann and returns the reply to DATA (nil: 250).
 func lmtpReply(t *testing.T, network, addr, body string) *smtp.SMTPError {
@@ -95,7 +44,7 @@ func lmtpReply(t *testing.T, network, addr, body string) *smtp.SMTPError {
 // space is freed the same server process takes mail again, and `sealpost
 // check` finds the store clean.
 func TestDiskFullServer(t *testing.T) {
-	mnt := mountTmpfs(t, 16<<20)
+	mnt := storetest.MountTmpfs(t, 16<<20)
 	s := Start(t, Config{Data: filepath.Join(mnt, "data")})
 	s.AddUser("ann", "ann-password")
 	tc := s.TLSConfig()
@@ -119,7 +68,7 @@ func TestDiskFullServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	filler := fillDisk(t, mnt)
+	filler := storetest.FillDisk(t, mnt)
 	small := testMessage("while-full", "refused")
 	large := testMessage("while-full-large", strings.Repeat("a large message is spooled to disk first\r\n", 40000)) // > 1 MiB
 	for _, d := range []struct{ name, network, addr, body string }{

@@ -6,11 +6,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"sealpost/mailstore/storetest"
 )
 
 // errFull is what a write to a full disk returns.
@@ -114,55 +115,12 @@ func TestNoSpaceFaults(t *testing.T) {
 	}
 }
 
-// mountTmpfs mounts a tmpfs of size bytes on a new directory, or skips:
-// only root can mount, and CI may forbid it (the fault tests above cover
-// the frontends' side then).
-func mountTmpfs(t *testing.T, size int) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "sealpost-tmpfs-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", dir).CombinedOutput(); err != nil {
-		os.Remove(dir)
-		t.Skipf("cannot mount a tmpfs: %v %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v %s", dir, err, out)
-			return
-		}
-		os.Remove(dir)
-	})
-	return dir
-}
-
-// fillDisk writes a file until the filesystem is full and returns its path.
-func fillDisk(t *testing.T, dir string) string {
-	t.Helper()
-	p := filepath.Join(dir, "filler")
-	f, err := os.Create(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			return p
-		}
-	}
-}
-
 // On a real full filesystem, bbolt's own commits fail too (a write
 // transaction that needs new pages cannot write them): the error is a
 // clean ErrNoSpace, nothing panics, the database is not damaged, and the
 // same store works once space is freed.
 func TestBoltOnFullDisk(t *testing.T) {
-	dir := mountTmpfs(t, 3<<20)
+	dir := storetest.MountTmpfs(t, 3<<20)
 	s, err := Open(filepath.Join(dir, "data"), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +138,7 @@ func TestBoltOnFullDisk(t *testing.T) {
 		uids[i] = UID(i + 1)
 	}
 	before := snapshotAcct(t, a)
-	filler := fillDisk(t, dir)
+	filler := storetest.FillDisk(t, dir)
 
 	if _, err := s.Deliver(ctx, "ann", strings.NewReader(msg("full", "x"))); !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("Deliver on a full disk: %v, want ErrNoSpace", err)
