@@ -14,7 +14,6 @@ import (
 
 	"sealpost/certs/certstest"
 	"sealpost/mailstore"
-	"sealpost/mailstore/login"
 	"sealpost/pop3d"
 )
 
@@ -23,24 +22,12 @@ import (
 // deletes normally. Through the real pop3d, adapter and store.
 func TestPOP3QuitOnFullDisk(t *testing.T) {
 	faults := &mailstore.Faults{}
-	st, err := mailstore.Open(t.TempDir(), mailstore.Options{Faults: faults})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	ctx := context.Background()
-	if _, err := st.CreateUser(ctx, "ann", "ann-password", 0); err != nil {
-		t.Fatal(err)
-	}
-	acct, err := st.Account(ctx, "ann")
-	if err != nil {
-		t.Fatal(err)
-	}
+	auth, acct := newPOP3StoreOpts(t, mailstore.Options{Faults: faults})
 	for _, b := range []string{"Subject: one\r\n\r\n1\r\n", "Subject: two\r\n\r\n2\r\n"} {
 		appendMsg(t, acct, b)
 	}
 	serverTLS, clientTLS := certstest.New(t)
-	srv, err := pop3d.New(pop3d.Options{Auth: pop3Auth{login: login.New(login.Options{Store: st})}, TLSConfig: serverTLS})
+	srv, err := pop3d.New(pop3d.Options{Auth: auth, TLSConfig: serverTLS})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +61,7 @@ func TestPOP3QuitOnFullDisk(t *testing.T) {
 		return replies
 	}
 	inbox := func() uint32 {
-		info, err := acct.Mailbox(ctx, mailstore.Inbox)
+		info, err := acct.Mailbox(context.Background(), mailstore.Inbox)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,7 +19,13 @@ import (
 // adapter as cmd/sealpost wires it, plus ann's account.
 func newPOP3Store(t *testing.T) (pop3Auth, *mailstore.Account) {
 	t.Helper()
-	st, err := mailstore.Open(t.TempDir(), mailstore.Options{})
+	return newPOP3StoreOpts(t, mailstore.Options{})
+}
+
+// newPOP3StoreOpts is newPOP3Store with the store's options.
+func newPOP3StoreOpts(t *testing.T, opts mailstore.Options) (pop3Auth, *mailstore.Account) {
+	t.Helper()
+	st, err := mailstore.Open(t.TempDir(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
