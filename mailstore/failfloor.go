@@ -15,10 +15,12 @@ import (
 // bcrypt or SHA512-CRYPT hash) takes longer than an unknown user's dummy
 // check, which tells an attacker that the user exists.
 //
-// Each cost class (auth.CostClass) is timed once, when the store opens
-// or when a hash of a new class is stored: one wrong-password Verify.
+// Each cost class (auth.CostClass) is timed once, with one wrong-password
+// Verify: the stored ones at the first failed login (not at Open, which
+// CLI commands pay too), later ones when a hash of a new class is stored.
 // Successful logins are never delayed.
 type failFloor struct {
+	seeded  sync.Once
 	mu      sync.Mutex
 	classes map[string]bool
 	floor   time.Duration
@@ -48,8 +50,14 @@ func (f *failFloor) note(hash string) {
 	f.mu.Unlock()
 }
 
-// wait sleeps until start + the floor, or until ctx ends.
-func (f *failFloor) wait(ctx context.Context, start time.Time) {
+// wait sleeps until start + the floor, or until ctx ends. The first call
+// times the classes of the hashes stored returns.
+func (f *failFloor) wait(ctx context.Context, start time.Time, stored func() []string) {
+	f.seeded.Do(func() {
+		for _, h := range stored() {
+			f.note(h)
+		}
+	})
 	f.mu.Lock()
 	d := f.floor - time.Since(start)
 	f.mu.Unlock()

@@ -126,7 +126,6 @@ func makeStoreDirs(dir string) error {
 func (s *Store) sweep() error {
 	live := map[string]bool{}
 	damaged := false
-	var hashes []string
 	err := s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bktUsers).ForEach(func(k, v []byte) error {
 			var rec userRecord
@@ -139,16 +138,11 @@ func (s *Store) sweep() error {
 				return nil
 			}
 			live[fmt.Sprint(uint64(rec.ID))] = true
-			hashes = append(hashes, rec.Hash)
 			return nil
 		})
 	})
 	if err != nil {
 		return err
-	}
-	// Outside the transaction: each new cost class costs one Verify.
-	for _, h := range hashes {
-		s.failFloor.note(h)
 	}
 	users := filepath.Join(s.dir, "users")
 	ents, err := os.ReadDir(users)

@@ -137,7 +137,7 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (User, 
 	u, hash, err := s.lookup(name)
 	if err != nil {
 		auth.DummyVerify(password)
-		s.failFloor.wait(ctx, start)
+		s.failFloor.wait(ctx, start, s.storedHashes)
 		return User{}, ErrAuthFailed
 	}
 	// The cache key holds the user ID too: a user deleted and created
@@ -151,7 +151,7 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (User, 
 		s.log.Warn("unusable password hash", "user", u.Name, "err", err)
 	}
 	if !ok {
-		s.failFloor.wait(ctx, start)
+		s.failFloor.wait(ctx, start, s.storedHashes)
 		return User{}, ErrAuthFailed
 	}
 	if auth.NeedsRehash(hash) {
@@ -175,6 +175,21 @@ func (s *Store) Authenticate(ctx context.Context, name, password string) (User, 
 }
 
 var errHashChanged = errors.New("password hash changed meanwhile")
+
+// storedHashes returns every user's password hash (for failFloor).
+func (s *Store) storedHashes() []string {
+	var hashes []string
+	s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktUsers).ForEach(func(_, v []byte) error {
+			var rec userRecord
+			if json.Unmarshal(v, &rec) == nil {
+				hashes = append(hashes, rec.Hash)
+			}
+			return nil
+		})
+	})
+	return hashes
+}
 
 func cacheKey(u User) string { return fmt.Sprintf("%d:%s", u.ID, u.Name) }
 
