@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
 	"slices"
 
 	"github.com/emersion/go-imap/v2"
@@ -157,8 +156,8 @@ func (f *fetcher) message(seq uint32, m *mailstore.MessageMeta) error {
 	if root == nil && needsStructure(f.opts) {
 		root = fallbackStructure(m.Size) // unreadable metadata: serve it flat
 	}
-	var file *os.File
-	open := func() (*os.File, error) {
+	var file mailstore.Body
+	open := func() (mailstore.Body, error) {
 		if file == nil {
 			var err error
 			if file, err = f.s.acct.Open(m.Message); err != nil {
@@ -189,7 +188,7 @@ func (f *fetcher) message(seq uint32, m *mailstore.MessageMeta) error {
 	return werr
 }
 
-func (f *fetcher) prepare(m *mailstore.MessageMeta, root *msgmeta.Part, open func() (*os.File, error)) ([]item, error) {
+func (f *fetcher) prepare(m *mailstore.MessageMeta, root *msgmeta.Part, open func() (mailstore.Body, error)) ([]item, error) {
 	var items []item
 	for _, bs := range f.opts.BodySection {
 		it := item{body: bs}
@@ -257,7 +256,7 @@ func (f *fetcher) prepare(m *mailstore.MessageMeta, root *msgmeta.Part, open fun
 
 // binary locates a BINARY section and returns its decoded size, which
 // costs one decoding pass for encoded parts.
-func (f *fetcher) binary(it *item, m *mailstore.MessageMeta, root *msgmeta.Part, path []int, open func() (*os.File, error)) (int64, error) {
+func (f *fetcher) binary(it *item, m *mailstore.MessageMeta, root *msgmeta.Part, path []int, open func() (mailstore.Body, error)) (int64, error) {
 	if len(path) == 0 {
 		it.sp = span{0, m.Size} // BINARY[] is the whole message, as is
 		return m.Size, nil
@@ -291,7 +290,7 @@ func (f *fetcher) binary(it *item, m *mailstore.MessageMeta, root *msgmeta.Part,
 	return n, nil
 }
 
-func (f *fetcher) write(rw *imapserver.FetchResponseWriter, m *mailstore.MessageMeta, root *msgmeta.Part, items []item, open func() (*os.File, error)) error {
+func (f *fetcher) write(rw *imapserver.FetchResponseWriter, m *mailstore.MessageMeta, root *msgmeta.Part, items []item, open func() (mailstore.Body, error)) error {
 	f.buf = f.appendRecordItems(f.buf[:0], m)
 	if len(f.buf) > 0 {
 		rw.WriteRaw(f.buf)
@@ -321,7 +320,7 @@ func (f *fetcher) write(rw *imapserver.FetchResponseWriter, m *mailstore.Message
 // the file turns out shorter than its metadata said (damage on disk), the
 // literal is padded with spaces so the connection stays in sync, and the
 // damage is logged.
-func (f *fetcher) stream(wc io.WriteCloser, it *item, open func() (*os.File, error)) error {
+func (f *fetcher) stream(wc io.WriteCloser, it *item, open func() (mailstore.Body, error)) error {
 	var src io.Reader
 	switch {
 	case it.missing || it.count == 0:

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"io"
 	"mime"
-	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -50,7 +49,7 @@ type msgCtx struct {
 	ev   *evaluator
 	m    *mailstore.MessageMeta
 	seq  uint32
-	file *os.File
+	file mailstore.Body
 
 	envRead bool // envelope() was called; envOK: it is readable
 	envOK   bool
@@ -68,7 +67,7 @@ func (mc *msgCtx) close() {
 	}
 }
 
-func (mc *msgCtx) open() (*os.File, error) {
+func (mc *msgCtx) open() (mailstore.Body, error) {
 	if mc.file == nil {
 		f, err := mc.ev.s.acct.Open(mc.m.Message)
 		if err != nil {
@@ -291,7 +290,7 @@ func (mc *msgCtx) scan() error {
 // scanParts feeds the text of a part tree to tm: text/* leaves decoded,
 // and the header of every embedded message. Other leaves (images,
 // archives) are skipped.
-func scanParts(p *msgmeta.Part, depth int, f *os.File, tm *textMatcher) error {
+func scanParts(p *msgmeta.Part, depth int, f mailstore.Body, tm *textMatcher) error {
 	if tm.done() || depth > maxStructureDepth {
 		return nil
 	}

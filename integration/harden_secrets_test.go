@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"sealpost/mailstore"
 )
 
 // Unique markers: none may ever appear in the server log.
@@ -214,12 +216,15 @@ func TestHardenFileModes(t *testing.T) {
 	s := Start(t, Config{})
 	syscall.Umask(old)
 	s.AddUser("ann", "ann-pw")
-	if codes := lmtpSend(t, "unix", s.Socket, "x@example.org", []string{"ann@localhost"}, testMessage("modes", "x")); codes["ann@localhost"] != 250 {
+	// Bodies too big to be kept inside mail.db, so each gets a file.
+	big := strings.Repeat("a line of a big message\r\n", mailstore.DefaultInlineBodyMax/25+1)
+	if codes := lmtpSend(t, "unix", s.Socket, "x@example.org", []string{"ann@localhost"}, testMessage("modes", big)); codes["ann@localhost"] != 250 {
 		t.Fatalf("delivery: %v", codes)
 	}
 	c := s.LoginIMAPS(t, "ann", "ann-pw")
-	cmd := c.Append("INBOX", 5, nil)
-	cmd.Write([]byte("a\r\n\r\n"))
+	appended := "Subject: big\r\n\r\n" + big
+	cmd := c.Append("INBOX", int64(len(appended)), nil)
+	cmd.Write([]byte(appended))
 	cmd.Close()
 	if _, err := cmd.Wait(); err != nil {
 		t.Fatal(err)

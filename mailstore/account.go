@@ -86,7 +86,7 @@ func openAccount(s *Store, u User) (*Account, error) {
 	// crash right after the user's global record was committed must not
 	// leave an account without INBOX.
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bktAcctMeta, bktNames, bktMboxes} {
+		for _, b := range [][]byte{bktAcctMeta, bktNames, bktMboxes, bktBodies} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

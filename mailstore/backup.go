@@ -162,10 +162,11 @@ func (s *Store) userGone(rec userRecord) bool {
 }
 
 type blobRef struct {
-	name string
-	size int64
-	mbox string
-	uid  UID
+	name   string
+	size   int64
+	mbox   string
+	uid    UID
+	inline int64 // an inline body's length in the snapshot (-1: missing)
 }
 
 func (s *Store) backupUser(ctx context.Context, rec userRecord, put func(*BackupFile) error, m *BackupManifest) (gone bool, err error) {
@@ -199,6 +200,19 @@ func (s *Store) backupUser(ctx context.Context, rec userRecord, put func(*Backup
 	for _, r := range refs {
 		if err := ctx.Err(); err != nil {
 			return false, err
+		}
+		if isInline(r.name) {
+			// In mail.db, copied above with its record.
+			switch {
+			case r.inline < 0:
+				m.Problems = append(m.Problems, fmt.Sprintf("user %s mailbox %q uid %d: inline body missing", rec.Name, r.mbox, r.uid))
+				continue
+			case r.inline != r.size:
+				m.Problems = append(m.Problems, fmt.Sprintf("user %s mailbox %q uid %d: inline body has %d bytes, record says %d", rec.Name, r.mbox, r.uid, r.inline, r.size))
+			}
+			m.Messages++
+			m.Bytes += r.size
+			continue
 		}
 		path := a.blobPath(r.name)
 		f, err := os.Open(path)
@@ -234,6 +248,7 @@ func (s *Store) backupUser(ctx context.Context, rec userRecord, put func(*Backup
 // collectBlobs lists the body files an account snapshot references.
 func collectBlobs(tx *bolt.Tx) ([]blobRef, error) {
 	var refs []blobRef
+	bodies := tx.Bucket(bktBodies)
 	err := tx.Bucket(bktMboxes).ForEach(func(k, _ []byte) error {
 		mb, err := openMbox(tx, MailboxID(binary.BigEndian.Uint64(k)))
 		if err != nil {
@@ -244,7 +259,16 @@ func collectBlobs(tx *bolt.Tx) ([]blobRef, error) {
 			if err != nil {
 				return fmt.Errorf("mailbox %q: %w", mb.info.Name, err)
 			}
-			refs = append(refs, blobRef{name: r.blob, size: r.size, mbox: mb.info.Name, uid: UID(binary.BigEndian.Uint32(uk))})
+			ref := blobRef{name: r.blob, size: r.size, mbox: mb.info.Name, uid: UID(binary.BigEndian.Uint32(uk))}
+			if isInline(r.blob) {
+				ref.inline = -1
+				if bodies != nil {
+					if v := bodies.Get([]byte(r.blob)); v != nil {
+						ref.inline = int64(len(v))
+					}
+				}
+			}
+			refs = append(refs, ref)
 			return nil
 		})
 	})

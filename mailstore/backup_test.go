@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // fill gives a user messages in two mailboxes and returns body by subject.
@@ -22,7 +24,11 @@ func fill(t *testing.T, a *Account, n int) map[string]string {
 			box = "Work/Projects"
 		}
 		subj := a.User().Name + "-" + box + "-" + string(rune('a'+i))
-		body := msg(subj, strings.Repeat("line of body text\r\n", i+1))
+		lines := i + 1
+		if i == 1 { // an INBOX message too big to be kept inline: a body file
+			lines = DefaultInlineBodyMax/19 + 1
+		}
+		body := msg(subj, strings.Repeat("line of body text\r\n", lines))
 		if _, err := a.Append(ctx, box, strings.NewReader(body), AppendOptions{Flags: []string{FlagSeen, "Work"}, InternalDate: time.Unix(1700000000+int64(i), 0)}); err != nil {
 			t.Fatal(err)
 		}
@@ -136,9 +142,14 @@ func TestBackupHoldsRemovals(t *testing.T) {
 	snap, _ := ann.Snapshot(ctx, inbox.ID)
 	var blobs []string
 	ann.Fetch(ctx, inbox.ID, nil, FetchWant{}, func(m *MessageMeta) error {
-		blobs = append(blobs, ann.blobPath(m.Blob))
+		if !isInline(m.Blob) {
+			blobs = append(blobs, ann.blobPath(m.Blob))
+		}
 		return nil
 	})
+	if len(blobs) == 0 {
+		t.Fatal("no body file to hold")
+	}
 	expunged := false
 	dir := filepath.Join(t.TempDir(), "b")
 	m := backupTo(t, s, dir, func(f *BackupFile) {
@@ -227,13 +238,20 @@ func TestCheckFindsDamage(t *testing.T) {
 		t.Fatalf("healthy store: %v %+v", err, rep)
 	}
 	inbox, _ := ann.Mailbox(ctx, Inbox)
-	var paths []string
+	var file, inline string
 	ann.Fetch(ctx, inbox.ID, nil, FetchWant{}, func(m *MessageMeta) error {
-		paths = append(paths, ann.blobPath(m.Blob))
+		if isInline(m.Blob) {
+			inline = m.Blob
+		} else {
+			file = ann.blobPath(m.Blob)
+		}
 		return nil
 	})
-	os.Remove(paths[0])
-	os.WriteFile(paths[1], []byte("short"), 0o600)
+	os.Remove(file)
+	err = ann.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bktBodies).Put([]byte(inline), []byte("short")) })
+	if err != nil {
+		t.Fatal(err)
+	}
 	rep, err = s.CheckLive(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +261,7 @@ func TestCheckFindsDamage(t *testing.T) {
 		lines = append(lines, p.String())
 	}
 	text := strings.Join(lines, "\n")
-	if len(rep.Problems) != 2 || !strings.Contains(text, "body file missing") || !strings.Contains(text, "has 5 bytes") {
+	if len(rep.Problems) != 2 || !strings.Contains(text, "body file missing") || !strings.Contains(text, "inline body "+inline+" has 5 bytes") {
 		t.Fatalf("problems: %q", rep.Problems)
 	}
 }

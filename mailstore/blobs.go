@@ -1,7 +1,6 @@
 package mailstore
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -42,19 +41,26 @@ func (a *Account) blobPath(name string) string { return filepath.Join(a.dir, blo
 // Open returns a message's body for reading. The file stays readable even
 // if the message is expunged while it is open. A message already expunged
 // gives ErrGone.
-func (a *Account) Open(m Message) (*os.File, error) {
+func (a *Account) Open(m Message) (Body, error) {
+	if isInline(m.Blob) {
+		return a.openInline(m)
+	}
 	f, err := os.Open(a.blobPath(m.Blob))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("open message %d: %w", m.UID, ErrGone)
 	}
-	return f, err
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 type newBlob struct {
-	name string
-	dir  string // the shard directory, to fsync before the record commits
-	size int64
-	meta *msgmeta.Meta
+	name   string
+	dir    string // a file's shard directory, to fsync before the record commits
+	size   int64
+	meta   *msgmeta.Meta
+	inline []byte // the body itself when it is kept in the database (bodies.go)
 }
 
 // limitReader fails with ErrTooBig once more than n bytes were read, so an
@@ -73,32 +79,19 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// writeBlob streams r (line endings normalised to CRLF) into a new body
-// file, fsynced, parsing its MIME metadata on the way. The caller commits
-// it with writeAfterSync([]string{nb.dir}, ...), which makes its directory entry
+// writeBlob reads r (line endings normalised to CRLF) into a new body,
+// parsing its MIME metadata on the way. A body of at most the inline limit
+// stays in memory, to be stored with its record (bodies.go); a larger one
+// goes to a file, fsynced, that the caller commits with
+// writeAfterSync([]string{nb.dir}, ...), which makes its directory entry
 // durable first. More than limit bytes of r fail with ErrTooBig; the
 // limit applies to r as the sender sent it, so CRLF normalisation never
 // turns an accepted size into a refusal.
 func (a *Account) writeBlob(r io.Reader, limit int64) (*newBlob, error) {
-	name := newBlobName()
-	path := a.blobPath(name)
-	// The shard directories exist and are durable since the account
-	// opened (makeAccountDirs). O_EXCL: names are random, never reused.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, noSpace(fmt.Errorf("write message: %w", err))
-	}
+	bw := &bodyWriter{a: a, max: a.store.inlineMax()}
 	// Every way out but success, a panic in the parser included (the LMTP
 	// inlet recovers those and keeps serving), closes and removes the file.
-	done := false
-	defer func() {
-		if !done {
-			f.Close()
-			os.Remove(path)
-		}
-	}()
-	fail := func(err error) (*newBlob, error) { return nil, err }
-	bw := bufio.NewWriterSize(f, 64<<10)
+	defer bw.discard()
 	src := msgmeta.NormalizeCRLF(&limitReader{r: r, n: limit})
 	cw := &countWriter{w: bw}
 	meta, err := msgmeta.Parse(io.TeeReader(src, cw))
@@ -109,24 +102,14 @@ func (a *Account) writeBlob(r io.Reader, limit int64) (*newBlob, error) {
 		if !errors.Is(err, ErrTooBig) {
 			err = noSpace(fmt.Errorf("write message: %w", err))
 		}
-		return fail(err)
+		return nil, err
 	}
-	if err := bw.Flush(); err != nil {
-		return fail(noSpace(fmt.Errorf("write message: %w", err)))
-	}
-	err = a.store.opts.Faults.body()
-	if err == nil {
-		err = f.Sync()
-	}
+	nb, err := bw.finish(cw.n)
 	if err != nil {
-		return fail(noSpace(fmt.Errorf("write message: fsync: %w", err)))
-	}
-	done = true
-	if err := f.Close(); err != nil {
-		os.Remove(path)
 		return nil, noSpace(fmt.Errorf("write message: %w", err))
 	}
-	return &newBlob{name: name, dir: filepath.Dir(path), size: cw.n, meta: meta}, nil
+	nb.meta = meta
+	return nb, nil
 }
 
 // placeBlob puts a file at blob name's path through put (a link or a
@@ -199,6 +182,9 @@ func (a *Account) removeBlobs(names []string) {
 		return
 	}
 	for _, n := range names {
+		if isInline(n) {
+			continue // deleted with its record, in the same transaction
+		}
 		if err := os.Remove(a.blobPath(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			a.store.log.Warn("remove message file", "user", a.user.Name, "err", err)
 		}

@@ -1,10 +1,12 @@
 package mailstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -27,6 +29,7 @@ type acctCheck struct {
 	// inboxNamed: a nameless mailbox calls itself INBOX and gets (or,
 	// with Repair, got) that name.
 	inboxNamed bool
+	bodies     *bolt.Bucket // inline bodies; nil in a store older than them
 }
 
 func (c *checker) newAcct(u User, dir string) *acctCheck {
@@ -65,6 +68,7 @@ func (a *acctCheck) db(tx *bolt.Tx) error {
 		a.unsure = true
 		return nil
 	}
+	a.bodies = tx.Bucket(bktBodies)
 	nameOf := map[MailboxID]string{}
 	type dangle struct {
 		key []byte
@@ -131,7 +135,76 @@ func (a *acctCheck) db(tx *bolt.Tx) error {
 	if noInbox != nil && a.inboxNamed {
 		noInbox.Repairable, noInbox.Repaired = true, a.c.opts.Repair // a nameless INBOX gets its name back
 	}
+	if err := a.strayBodies(); err != nil {
+		return err
+	}
 	return a.acctCounters(meta, m)
+}
+
+// strayBodies reports inline bodies no record names. They cannot come
+// from a crash (a body commits with its record), only from damage or a
+// bug; they take space but nothing can reach them.
+func (a *acctCheck) strayBodies() error {
+	if a.bodies == nil {
+		return nil
+	}
+	var stray [][]byte
+	err := a.bodies.ForEach(func(k, _ []byte) error {
+		if !a.byName[string(k)] {
+			stray = append(stray, append([]byte(nil), k...))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range stray {
+		if a.unsure {
+			a.add(ProblemOrphanBody, "", 0, "inline body %s: no readable record names it (kept: some records could not be read)", k)
+			continue
+		}
+		p := a.add(ProblemOrphanBody, "", 0, "inline body %s: no record names it", k)
+		if err := a.fix(p, func() error { return a.bodies.Delete(k) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// body returns a record's body for a metadata repair.
+func (a *acctCheck) body(name string) (io.ReadCloser, error) {
+	if isInline(name) {
+		return io.NopCloser(bytes.NewReader(a.bodies.Get([]byte(name)))), nil
+	}
+	return os.Open(filepath.Join(a.dir, blobRel(name)))
+}
+
+// statBody checks that a record's body exists with the record's size.
+func (a *acctCheck) statBody(r record) (ok bool, kind ProblemKind, detail string) {
+	if isInline(r.blob) {
+		var v []byte
+		if a.bodies != nil {
+			v = a.bodies.Get([]byte(r.blob))
+		}
+		switch {
+		case v == nil:
+			return false, ProblemMissingBody, fmt.Sprintf("inline body %s missing", r.blob)
+		case int64(len(v)) != r.size:
+			return false, ProblemBodySize, fmt.Sprintf("inline body %s has %d bytes, its record says %d", r.blob, len(v), r.size)
+		}
+		return true, "", ""
+	}
+	rel := blobRel(r.blob)
+	a.refs[rel] = true
+	switch fi, err := os.Stat(filepath.Join(a.dir, rel)); {
+	case errors.Is(err, fs.ErrNotExist):
+		return false, ProblemMissingBody, fmt.Sprintf("body file missing: %s does not exist", rel)
+	case err != nil:
+		return false, ProblemMissingBody, err.Error()
+	case fi.Size() != r.size:
+		return false, ProblemBodySize, fmt.Sprintf("%s has %d bytes, its record says %d", rel, fi.Size(), r.size)
+	}
+	return true, "", ""
 }
 
 // acctCounters checks the account-wide counters against what its
@@ -294,18 +367,9 @@ func (a *acctCheck) records(b *bolt.Bucket, name string, m *acctMax) (*mboxSums,
 			a.add(ProblemSharedBody, name, uid, "body %s is also another record's: expunging one loses the other", r.blob)
 		}
 		a.byName[r.blob] = true
-		rel := blobRel(r.blob)
-		a.refs[rel] = true
-		bodyOK := false
-		switch fi, err := os.Stat(filepath.Join(a.dir, rel)); {
-		case errors.Is(err, fs.ErrNotExist):
-			a.add(ProblemMissingBody, name, uid, "body file missing: %s does not exist", rel)
-		case err != nil:
-			a.add(ProblemMissingBody, name, uid, "%v", err)
-		case fi.Size() != r.size:
-			a.add(ProblemBodySize, name, uid, "%s has %d bytes, its record says %d", rel, fi.Size(), r.size)
-		default:
-			bodyOK = true
+		bodyOK, kind, detail := a.statBody(r)
+		if !bodyOK {
+			a.add(kind, name, uid, "%s", detail)
 		}
 		_, envErr := msgmeta.DecodeEnvelope(env.Get(k))
 		_, partErr := msgmeta.DecodePart(part.Get(k))
@@ -317,14 +381,14 @@ func (a *acctCheck) records(b *bolt.Bucket, name string, m *acctMax) (*mboxSums,
 			return nil // parsed again only from a sound body
 		}
 		return a.fix(p, func() error {
-			f, err := os.Open(filepath.Join(a.dir, rel))
+			f, err := a.body(r.blob)
 			if err != nil {
 				return err
 			}
 			defer f.Close()
 			mm, err := msgmeta.Parse(f)
 			if err != nil {
-				return fmt.Errorf("parse %s: %w", rel, err)
+				return fmt.Errorf("parse body %s: %w", r.blob, err)
 			}
 			fixes = append(fixes, metaFix{append([]byte(nil), k...), msgmeta.EncodeEnvelope(&mm.Envelope), msgmeta.EncodePart(&mm.Root)})
 			return nil

@@ -37,8 +37,11 @@ func TestCheckLiveFindsWhatCheckFinds(t *testing.T) {
 				return m.b.Bucket(bktEnv).Put(uidKey(999), []byte{1})
 			})
 		}, []ProblemKind{ProblemStrayMeta}},
-		{"missing body", func(t *testing.T, f *checkFixture) {
-			os.Remove(f.blob(0))
+		{"missing body file", func(t *testing.T, f *checkFixture) {
+			os.Remove(f.blob(2))
+		}, []ProblemKind{ProblemMissingBody}},
+		{"missing inline body", func(t *testing.T, f *checkFixture) {
+			f.setInline(t, 0, nil)
 		}, []ProblemKind{ProblemMissingBody}},
 	}
 	for _, tc := range tests {

@@ -68,7 +68,9 @@ func buildCheckFixture(t *testing.T, dir string) *checkFixture {
 	}
 	ann := quickUser(t, s, "ann")
 	bob := quickUser(t, s, "bob")
-	for i, m := range []string{msg("one", "hello"), msg("two", "world"), msg("three", "again"), msg("four", "more")} {
+	// "four" is too big to be kept inline: the fixture has bodies of both kinds.
+	big := msg("four", strings.Repeat("more of the same\r\n", DefaultInlineBodyMax/18+1))
+	for i, m := range []string{msg("one", "hello"), msg("two", "world"), msg("three", "again"), big} {
 		if _, err := s.Deliver(ctx, "ann", strings.NewReader(m)); err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +126,22 @@ func (f *checkFixture) editInfo(t *testing.T, edit func(*mboxInfo)) {
 	})
 }
 
+// blob is the file of INBOX message i; only "four" (i = 2) has one.
 func (f *checkFixture) blob(i int) string { return filepath.Join(f.ann, blobRel(f.msgs[i].Blob)) }
+
+// setInline replaces the inline body of INBOX message i (nil: removes it).
+func (f *checkFixture) setInline(t *testing.T, i int, body []byte) {
+	t.Helper()
+	if !isInline(f.msgs[i].Blob) {
+		t.Fatalf("message %d has no inline body", i)
+	}
+	f.acctDB(t, func(tx *bolt.Tx) error {
+		if body == nil {
+			return tx.Bucket(bktBodies).Delete([]byte(f.msgs[i].Blob))
+		}
+		return tx.Bucket(bktBodies).Put([]byte(f.msgs[i].Blob), body)
+	})
+}
 
 func runCheck(t *testing.T, dir string, repair bool) *CheckReport {
 	t.Helper()
@@ -179,12 +196,21 @@ func TestCheckFindsAndRepairs(t *testing.T) {
 		want    []ProblemKind
 		fixed   []ProblemKind // what Repair fixes
 	}{
-		{"missing body", func(t *testing.T, f *checkFixture) {
-			os.Remove(f.blob(0))
+		{"missing body file", func(t *testing.T, f *checkFixture) {
+			os.Remove(f.blob(2))
 		}, []ProblemKind{ProblemMissingBody}, nil},
-		{"truncated body", func(t *testing.T, f *checkFixture) {
-			os.Truncate(f.blob(2), 10) // one Archive has no copy of
+		{"truncated body file", func(t *testing.T, f *checkFixture) {
+			os.Truncate(f.blob(2), 10)
 		}, []ProblemKind{ProblemBodySize}, nil},
+		{"missing inline body", func(t *testing.T, f *checkFixture) {
+			f.setInline(t, 0, nil)
+		}, []ProblemKind{ProblemMissingBody}, nil},
+		{"truncated inline body", func(t *testing.T, f *checkFixture) {
+			f.setInline(t, 1, []byte("short"))
+		}, []ProblemKind{ProblemBodySize}, nil},
+		{"inline body no record names", func(t *testing.T, f *checkFixture) {
+			f.acctDB(t, func(tx *bolt.Tx) error { return tx.Bucket(bktBodies).Put([]byte("i0000"), []byte("lost")) })
+		}, []ProblemKind{ProblemOrphanBody}, []ProblemKind{ProblemOrphanBody}},
 		{"orphan body", func(t *testing.T, f *checkFixture) {
 			os.WriteFile(filepath.Join(f.ann, "blobs", "ab", "ab0000000000000000000000"), []byte("lost"), 0o600)
 		}, []ProblemKind{ProblemOrphanBody}, []ProblemKind{ProblemOrphanBody}},

@@ -1,24 +1,30 @@
 // Package mailstore is Sealpost's message store: users, their mailboxes,
-// messages, flags and quotas, kept in bbolt with message bodies in files.
+// messages, flags and quotas, kept in bbolt; small message bodies live in
+// bbolt too, larger ones in files.
 //
 // # Layout
 //
 //	<data>/global.db                 users (name, password hash, quota)
-//	<data>/users/<id>/mail.db        one bbolt file per user: mailboxes, message records
-//	<data>/users/<id>/blobs/xx/<id>  message bodies, immutable, CRLF line endings
+//	<data>/users/<id>/mail.db        one bbolt file per user: mailboxes, message records,
+//	                                 bodies up to 64 KiB (Options.InlineBodyMax)
+//	<data>/users/<id>/blobs/xx/<id>  larger message bodies, immutable, CRLF line endings
 //	<data>/users/<id>/tmp/           empty (bodies of older versions were written here)
 //
-// Bodies live outside bbolt so a slow client can stream a 50 MB attachment
-// without holding a read transaction open (a long read transaction stops
-// bbolt from remapping a growing file, which blocks every writer). Per-user
+// Large bodies live outside bbolt so a slow client can stream a 50 MB
+// attachment without holding a read transaction open (a long read
+// transaction stops bbolt from remapping a growing file, which blocks
+// every writer); a small body is copied out of its transaction when
+// opened. Keeping small bodies in bbolt saves creating and fsyncing a file
+// per message, the largest cost of a delivery (bodies.go). Per-user
 // files give isolation between users, parallel commits across users and
 // cheap per-user export, delete and compaction.
 //
 // # Durability
 //
-// A message is acknowledged (Deliver or Append returns nil) only after its
-// body file and its directory are fsynced and the bbolt transaction that
-// references it has committed (bbolt fsyncs on commit). A body is written
+// A message is acknowledged (Deliver or Append returns nil) only after the
+// bbolt transaction that records it has committed (bbolt fsyncs on
+// commit); a small body is part of that transaction. A body file and its
+// directory are fsynced before that commit. A body file is written
 // straight to its final name in blobs/ and fsynced by its writer; the
 // account's committer fsyncs the directories of a whole batch of new
 // bodies, once each, right before the commit that records them. Names

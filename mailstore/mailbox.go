@@ -229,6 +229,10 @@ func (a *Account) DeleteMailbox(ctx context.Context, name string) error {
 		if err != nil {
 			return err
 		}
+		files, err := w.dropBodies(blobs)
+		if err != nil {
+			return err
+		}
 		w.bytesDelta -= m.info.Size
 		if err := w.tx.Bucket(bktMboxes).DeleteBucket(idKey(uint64(m.id))); err != nil {
 			return err
@@ -237,7 +241,7 @@ func (a *Account) DeleteMailbox(ctx context.Context, name string) error {
 			return err
 		}
 		w.emit(MailboxDeleted{Mailbox: m.id, Name: n})
-		w.afterCommit = append(w.afterCommit, func() { a.removeBlobs(blobs) })
+		w.afterCommit = append(w.afterCommit, func() { a.removeBlobs(files) })
 		return nil
 	})
 }

@@ -94,6 +94,11 @@ func (a *Account) appendLimit(ctx context.Context, mailbox string, r io.Reader, 
 		if err := w.checkQuota(nb.size); err != nil {
 			return fmt.Errorf("append to %s: %w", name, err)
 		}
+		if nb.inline != nil {
+			if err := w.putInline(nb.name, nb.inline); err != nil {
+				return err
+			}
+		}
 		r := rec
 		uid, err := w.insert(m, &r, env, part)
 		if err != nil {

@@ -58,8 +58,12 @@ func (a *Account) removeMessages(id MailboxID, uids []UID, onlyDeleted bool) ([]
 		if len(gone) == 0 {
 			return nil
 		}
+		files, err := w.dropBodies(blobs)
+		if err != nil {
+			return err
+		}
 		w.emit(Expunged{Mailbox: m.id, UIDs: gone})
-		w.afterCommit = append(w.afterCommit, func() { a.removeBlobs(blobs) })
+		w.afterCommit = append(w.afterCommit, func() { a.removeBlobs(files) })
 		return m.save()
 	})
 	return gone, err
@@ -78,7 +82,8 @@ type CopyResult struct {
 }
 
 // Copy copies messages into the named mailbox, keeping flags and internal
-// dates. Bodies are hard-linked, but count against the quota again.
+// dates. Body files are hard-linked and inline bodies copied; either way
+// the copies count against the quota again.
 func (a *Account) Copy(ctx context.Context, src MailboxID, uids []UID, dest string) (CopyResult, error) {
 	type item struct {
 		uid  UID
@@ -123,6 +128,11 @@ func (a *Account) Copy(ctx context.Context, src MailboxID, uids []UID, dest stri
 	var links []string
 	kept := items[:0]
 	for _, it := range items {
+		if isInline(it.rec.blob) {
+			it.blob = newInlineName() // copied inside the transaction
+			kept = append(kept, it)
+			continue
+		}
 		name, err := a.linkBlob(it.rec.blob)
 		if errors.Is(err, fs.ErrNotExist) && a.expungedSince(src, it.uid) {
 			// Expunged by another session after the read above, and its
@@ -155,6 +165,15 @@ func (a *Account) Copy(ctx context.Context, src MailboxID, uids []UID, dest stri
 		}
 		res.Mailbox, res.UIDValidity = d.id, d.info.UIDValidity
 		for _, it := range items {
+			if isInline(it.blob) {
+				ok, err := w.copyInline(it.rec.blob, it.blob)
+				if err != nil {
+					return err
+				}
+				if !ok {
+					continue // expunged since the read above
+				}
+			}
 			r := it.rec
 			r.blob = it.blob
 			uid, err := w.insert(d, &r, it.env, it.part)

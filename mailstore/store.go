@@ -34,6 +34,11 @@ type Options struct {
 	// (auth.Cache), so that the same password for the same user skips the
 	// slow hash check; zero disables the cache.
 	AuthCacheTTL time.Duration
+	// InlineBodyMax is the largest body, in bytes as stored, kept inside
+	// the account's database instead of a file of its own (bodies.go);
+	// zero means DefaultInlineBodyMax, negative: every body in a file.
+	// At most 1 MiB.
+	InlineBodyMax int64
 	// Faults injects write errors (tests only; nil in production).
 	Faults *Faults
 }

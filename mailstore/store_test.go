@@ -61,7 +61,17 @@ func readBody(t *testing.T, a *Account, m Message) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	b, _ := io.ReadAll(f)
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Sections are read with ReadAt: it must see the same bytes.
+	if len(b) > 10 {
+		p := make([]byte, 5)
+		if _, err := f.ReadAt(p, 5); err != nil || string(p) != string(b[5:10]) {
+			t.Fatalf("ReadAt: %q %v, want %q", p, err, b[5:10])
+		}
+	}
 	return string(b)
 }
 
