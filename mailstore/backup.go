@@ -262,10 +262,8 @@ func collectBlobs(tx *bolt.Tx) ([]blobRef, error) {
 			ref := blobRef{name: r.blob, size: r.size, mbox: mb.info.Name, uid: UID(binary.BigEndian.Uint32(uk))}
 			if isInline(r.blob) {
 				ref.inline = -1
-				if bodies != nil {
-					if v := bodies.Get([]byte(r.blob)); v != nil {
-						ref.inline = int64(len(v))
-					}
+				if v, ok := getInline(bodies, r.blob); ok {
+					ref.inline = int64(len(v))
 				}
 			}
 			refs = append(refs, ref)

@@ -64,21 +64,32 @@ type memBody struct{ *bytes.Reader }
 
 func (memBody) Close() error { return nil }
 
+// getInline returns the inline body name from b (nil: none). Unlike Get
+// it tells an empty body from a missing one.
+func getInline(b *bolt.Bucket, name string) (v []byte, ok bool) {
+	if b == nil {
+		return nil, false
+	}
+	k, v := b.Cursor().Seek([]byte(name))
+	if string(k) != name {
+		return nil, false
+	}
+	return v, true
+}
+
 // openInline copies an inline body out of the database.
 func (a *Account) openInline(m Message) (Body, error) {
 	var body []byte
+	found := false
 	err := a.db.View(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bktBodies); b != nil {
-			if v := b.Get([]byte(m.Blob)); v != nil {
-				body = bytes.Clone(v)
-			}
-		}
+		v, ok := getInline(tx.Bucket(bktBodies), m.Blob)
+		body, found = bytes.Clone(v), ok
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open message %d: %w", m.UID, err)
 	}
-	if body == nil {
+	if !found {
 		return nil, fmt.Errorf("open message %d: %w", m.UID, ErrGone)
 	}
 	return memBody{bytes.NewReader(body)}, nil
@@ -96,8 +107,8 @@ func (w *wtx) copyInline(src, dst string) (ok bool, err error) {
 		return false, err
 	}
 	b := w.tx.Bucket(bktBodies)
-	v := b.Get([]byte(src))
-	if v == nil {
+	v, ok := getInline(b, src)
+	if !ok {
 		return false, nil
 	}
 	// The value lives in the mmap, which a growing commit may remap.
@@ -173,7 +184,15 @@ func (w *bodyWriter) discard() {
 // finish makes the body durable: a file is flushed, fsynced and closed;
 // an inline body becomes durable with its record's commit.
 func (w *bodyWriter) finish(size int64) (*newBlob, error) {
+	if w.f == nil && w.max < 0 {
+		if err := w.spill(); err != nil { // an empty body, and files only
+			return nil, err
+		}
+	}
 	if w.f == nil {
+		if w.buf == nil {
+			w.buf = []byte{} // an empty body is still a value
+		}
 		if err := w.a.store.opts.Faults.body(); err != nil {
 			return nil, err
 		}

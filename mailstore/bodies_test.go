@@ -1,6 +1,7 @@
 package mailstore
 
 import (
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,6 +11,9 @@ import (
 
 // sizedMsg returns a message of exactly n bytes (CRLF, so stored as is).
 func sizedMsg(n int) string {
+	if n == 0 {
+		return ""
+	}
 	head := "Subject: sized\r\n\r\n"
 	body := strings.Repeat("x", n-len(head)-2) + "\r\n"
 	return head + body
@@ -34,6 +38,8 @@ func TestInlineBodies(t *testing.T) {
 		size   int
 		inline bool
 	}{
+		{"empty", 0, 0, true},
+		{"empty, inline off", -1, 0, false},
 		{"small", 0, 200, true},
 		{"at the limit", 0, DefaultInlineBodyMax, true},
 		{"over the limit", 0, DefaultInlineBodyMax + 1, false},
@@ -50,7 +56,8 @@ func TestInlineBodies(t *testing.T) {
 			defer s.Close()
 			a := quickUser(t, s, "ann")
 			body := sizedMsg(tc.size)
-			res, err := s.Deliver(ctx, "ann", strings.NewReader(body))
+			inbox := must(a.Mailbox(ctx, Inbox))
+			res, err := a.Append(ctx, Inbox, strings.NewReader(body), AppendOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,6 +70,14 @@ func TestInlineBodies(t *testing.T) {
 			}
 			if got := readBody(t, a, res.Message); got != body {
 				t.Fatalf("body of %d bytes reads back as %d bytes", len(body), len(got))
+			}
+			// Expunged, it is gone from wherever it was.
+			must(a.Delete(ctx, inbox.ID, []UID{res.Message.UID}))
+			if files, inl := countBlobs(t, a.dir), inlineCount(t, a); files+inl != 0 {
+				t.Fatalf("after expunge: %d files, %d inline bodies", files, inl)
+			}
+			if _, err := a.Open(res.Message); !errors.Is(err, ErrGone) {
+				t.Fatalf("open after expunge: %v", err)
 			}
 		})
 	}

@@ -182,12 +182,9 @@ func (a *acctCheck) body(name string) (io.ReadCloser, error) {
 // statBody checks that a record's body exists with the record's size.
 func (a *acctCheck) statBody(r record) (ok bool, kind ProblemKind, detail string) {
 	if isInline(r.blob) {
-		var v []byte
-		if a.bodies != nil {
-			v = a.bodies.Get([]byte(r.blob))
-		}
+		v, found := getInline(a.bodies, r.blob)
 		switch {
-		case v == nil:
+		case !found:
 			return false, ProblemMissingBody, fmt.Sprintf("inline body %s missing", r.blob)
 		case int64(len(v)) != r.size:
 			return false, ProblemBodySize, fmt.Sprintf("inline body %s has %d bytes, its record says %d", r.blob, len(v), r.size)

@@ -94,7 +94,7 @@ func (a *Account) appendLimit(ctx context.Context, mailbox string, r io.Reader, 
 		if err := w.checkQuota(nb.size); err != nil {
 			return fmt.Errorf("append to %s: %w", name, err)
 		}
-		if nb.inline != nil {
+		if isInline(nb.name) {
 			if err := w.putInline(nb.name, nb.inline); err != nil {
 				return err
 			}
