@@ -104,7 +104,7 @@ func deliver(ctx context.Context, d delivery) deliveryResult {
 					continue
 				}
 				local = append(local, lat)
-				bytes.Add(int64(len(msg)))
+				bytes.Add(int64(msg.size()))
 			}
 		})
 	}

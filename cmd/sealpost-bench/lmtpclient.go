@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net"
 	"net/textproto"
+	"strings"
 	"time"
 )
 
@@ -24,6 +25,7 @@ type lmtpClient struct {
 	conn net.Conn
 	r    *textproto.Reader
 	w    *bufio.Writer
+	mail string // the MAIL command
 }
 
 // lmtpError is a reply the server gave instead of the expected one. Any
@@ -45,39 +47,49 @@ func dialLMTP(ctx context.Context, addr string) (*lmtpClient, error) {
 	}
 	c := &lmtpClient{conn: conn, r: textproto.NewReader(bufio.NewReader(conn)), w: bufio.NewWriterSize(conn, 4096)}
 	c.deadline()
-	if err := c.reply("greeting", 220); err != nil {
+	if _, err := c.reply("greeting", 220); err != nil {
 		conn.Close()
 		return nil, err
 	}
-	if err := c.cmd("LHLO", 250, "LHLO sealpost-bench.localhost"); err != nil {
+	ext, err := c.cmd("LHLO", 250, "LHLO sealpost-bench.localhost")
+	if err != nil {
 		conn.Close()
 		return nil, err
+	}
+	// The generated messages are 8bit; say so where the server can take
+	// it, as go-smtp's client does.
+	c.mail = "MAIL FROM:<bench@example.org>"
+	for _, l := range strings.Split(ext, "\n") {
+		if strings.EqualFold(strings.TrimSpace(l), "8BITMIME") {
+			c.mail += " BODY=8BITMIME"
+		}
 	}
 	return c, nil
 }
 
 func (c *lmtpClient) deadline() { c.conn.SetDeadline(time.Now().Add(lmtpTimeout)) }
 
-// reply reads one (possibly multi-line) reply and checks its code.
-func (c *lmtpClient) reply(cmd string, want int) error {
+// reply reads one (possibly multi-line) reply, checks its code and
+// returns its text (lines joined by "\n").
+func (c *lmtpClient) reply(cmd string, want int) (string, error) {
 	code, msg, err := c.r.ReadResponse(0)
 	if err != nil {
 		if _, ok := err.(textproto.ProtocolError); ok {
 			err = fmt.Errorf("%s: %w", cmd, err)
 		}
-		return err
+		return "", err
 	}
 	if code != want {
-		return &lmtpError{cmd: cmd, code: code, msg: msg}
+		return "", &lmtpError{cmd: cmd, code: code, msg: msg}
 	}
-	return nil
+	return msg, nil
 }
 
-func (c *lmtpClient) cmd(name string, want int, line string) error {
+func (c *lmtpClient) cmd(name string, want int, line string) (string, error) {
 	c.w.WriteString(line)
 	c.w.WriteString("\r\n")
 	if err := c.w.Flush(); err != nil {
-		return err
+		return "", err
 	}
 	return c.reply(name, want)
 }
@@ -87,29 +99,33 @@ func (c *lmtpClient) cmd(name string, want int, line string) error {
 // 250 (for Sealpost: the message is durable).
 func lmtpSend(c *lmtpClient, rcpt string, msg wireMessage) error {
 	c.deadline()
-	if err := c.cmd("MAIL", 250, "MAIL FROM:<bench@example.org>"); err != nil {
+	if _, err := c.cmd("MAIL", 250, c.mail); err != nil {
 		return err
 	}
-	if err := c.cmd("RCPT", 250, "RCPT TO:<"+rcpt+">"); err != nil {
+	if _, err := c.cmd("RCPT", 250, "RCPT TO:<"+rcpt+">"); err != nil {
 		return err
 	}
-	if err := c.cmd("DATA", 354, "DATA"); err != nil {
+	if _, err := c.cmd("DATA", 354, "DATA"); err != nil {
 		return err
 	}
-	// A write larger than the buffer goes to the socket without a copy.
-	c.w.Write(msg)
-	c.w.WriteString(".\r\n")
+	// One write, in as few segments as the kernel likes: the bufio buffer
+	// is empty here, so a message larger than it goes out without a copy.
+	if _, err := c.w.Write(msg); err != nil {
+		return err
+	}
 	if err := c.w.Flush(); err != nil {
 		return err
 	}
 	// RFC 2033 §4.2: one reply per accepted recipient; here one.
-	return c.reply("end of DATA", 250)
+	_, err := c.reply("end of DATA", 250)
+	return err
 }
 
 // reset ends a failed transaction so the connection can be reused.
 func (c *lmtpClient) reset() error {
 	c.deadline()
-	return c.cmd("RSET", 250, "RSET")
+	_, err := c.cmd("RSET", 250, "RSET")
+	return err
 }
 
 func (c *lmtpClient) quit() { c.deadline(); c.cmd("QUIT", 221, "QUIT") }
@@ -117,15 +133,18 @@ func (c *lmtpClient) quit() { c.deadline(); c.cmd("QUIT", 221, "QUIT") }
 func (c *lmtpClient) close() error { return c.conn.Close() }
 
 // wireMessage is a message as DATA carries it (RFC 5321 §4.5.2): every
-// line ending in CRLF, a dot at the start of a line doubled, without the
+// line ending in CRLF, a dot at the start of a line doubled, and the
 // final "." line.
 type wireMessage []byte
+
+// size is the length of the message itself.
+func (m wireMessage) size() int { return len(m) - len(".\r\n") }
 
 // dotStuff returns msg in wire form. Lines end at LF; a bare LF gets its
 // CR and a last line without a line end gets a CRLF, as net/textproto's
 // DotWriter (go-smtp's client) sends them. A lone CR is data, as there.
 func dotStuff(msg []byte) wireMessage {
-	out := make([]byte, 0, len(msg)+len(msg)/64+2)
+	out := make([]byte, 0, len(msg)+len(msg)/64+5)
 	bol := true
 	for len(msg) > 0 {
 		if bol && msg[0] == '.' {
@@ -151,5 +170,5 @@ func dotStuff(msg []byte) wireMessage {
 		}
 		out = append(out, '\n')
 	}
-	return out
+	return append(out, ".\r\n"...)
 }

@@ -18,6 +18,7 @@ import (
 )
 
 func TestDotStuff(t *testing.T) {
+	// want is without the final ".\r\n" that dotStuff adds.
 	for _, tc := range []struct{ in, want string }{
 		{"", ""},
 		{"a\r\n", "a\r\n"},
@@ -31,7 +32,7 @@ func TestDotStuff(t *testing.T) {
 		{"x\r\n.\r\n.\r\n", "x\r\n..\r\n..\r\n"}, // "." lines never end DATA early
 	} {
 		got := string(dotStuff([]byte(tc.in)))
-		if got != tc.want {
+		if got != tc.want+".\r\n" {
 			t.Errorf("dotStuff(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 		// net/textproto's DotWriter, which go-smtp's client uses, sends
@@ -44,7 +45,7 @@ func TestDotStuff(t *testing.T) {
 		dw := w.DotWriter()
 		io.WriteString(dw, tc.in)
 		dw.Close()
-		if want := b.String(); got+".\r\n" != want {
+		if want := b.String(); got != want {
 			t.Errorf("dotStuff(%q) = %q, DotWriter sends %q", tc.in, got, want)
 		}
 	}
