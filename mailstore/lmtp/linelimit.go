@@ -30,9 +30,11 @@ import (
 // §4.5.3.1.4 asks for 512 octets at least; extensions make them longer).
 const MaxCommandLine = 64 << 10
 
-// listener hands go-smtp connections wrapped in a lineConn.
+// listener hands go-smtp connections wrapped in a lineConn, and keeps
+// them in its server's set of open connections.
 type listener struct {
 	net.Listener
+	s *Server
 }
 
 func (l listener) Accept() (net.Conn, error) {
@@ -40,8 +42,9 @@ func (l listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	lc := &lineConn{Conn: c}
+	lc := &lineConn{Conn: c, s: l.s}
 	lc.limit.Store(MaxCommandLine)
+	l.s.track(lc, true)
 	return lc, nil
 }
 
@@ -50,12 +53,20 @@ func (l listener) Accept() (net.Conn, error) {
 // line cannot be told apart from a command.
 type lineConn struct {
 	net.Conn
+	s     *Server
 	limit atomic.Int64 // set from the session goroutine, read by readers
 
 	// Only one goroutine reads at a time (go-smtp hands the connection
 	// from the command loop to the DATA reader and back through channels).
 	cur     int64 // length of the line being read
 	tooLong bool
+}
+
+func (c *lineConn) Close() error {
+	if c.s != nil {
+		c.s.track(c, false)
+	}
+	return c.Conn.Close()
 }
 
 func (c *lineConn) Read(p []byte) (int, error) {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,9 @@ type Server struct {
 	log  *slog.Logger
 	smtp *smtp.Server
 	conn atomic.Uint64
+
+	mu    sync.Mutex
+	conns map[*lineConn]struct{} // open connections, for Shutdown
 }
 
 // New checks opts and returns a server.
@@ -78,7 +82,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("proto", "lmtp")}
+	s := &Server{opts: opts, log: opts.Logger.With("proto", "lmtp"), conns: map[*lineConn]struct{}{}}
 	srv := smtp.NewServer(s)
 	srv.LMTP = true
 	srv.Domain = opts.Hostname
@@ -99,15 +103,40 @@ func New(opts Options) (*Server, error) {
 
 // Serve accepts LMTP connections on l until Shutdown or Close.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.smtp.Serve(listener{l})
+	err := s.smtp.Serve(listener{Listener: l, s: s})
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
-// Shutdown stops accepting and waits for sessions to end (or ctx).
-func (s *Server) Shutdown(ctx context.Context) error { return s.smtp.Shutdown(ctx) }
+// Shutdown stops accepting and waits for sessions to end. When ctx ends
+// first, it closes the sessions left: idle ones (an MTA's connection
+// cache) and ones still receiving a message. Those must not linger: a
+// message to one recipient is written into the store as it arrives and
+// holds its account open (Store.Close would wait for it). Nothing they
+// were sending was acknowledged, so the MTA still has it.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.smtp.Shutdown(ctx)
+	if ctx.Err() != nil {
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Conn.Close()
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *Server) track(c *lineConn, open bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if open {
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+}
 
 // Close stops the server at once.
 func (s *Server) Close() error { return s.smtp.Close() }

@@ -2,6 +2,7 @@ package lmtp
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sealpost/mailstore"
 )
 
 // rawConn is an LMTP connection driven by hand, to send DATA exactly as
@@ -187,5 +190,65 @@ func TestStreamedRefusals(t *testing.T) {
 	}
 	if n := inboxCount(t, env.store, "full"); n != 1 {
 		t.Errorf("full has %d messages, want 1", n)
+	}
+}
+
+// A sender that stalls in the middle of a message to one recipient holds
+// that account open (the message is being written into it). Shutdown, once
+// its time is up, closes such sessions, so the store can close too, and
+// nothing of the message is kept.
+func TestShutdownEndsStalledMessage(t *testing.T) {
+	dir := t.TempDir()
+	st, err := mailstore.Open(dir, mailstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addUser(t, st, "ann", 0)
+	srv, err := New(Options{Store: st, SpoolDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	idle := dialRaw(t, l.Addr().String()) // an MTA's cached connection
+	rc := dialRaw(t, l.Addr().String())
+	rc.cmd("MAIL FROM:<from@example.org>", "250")
+	rc.cmd("RCPT TO:<ann@x>", "250")
+	rc.cmd("DATA", "354")
+	io.WriteString(rc.c, "Subject: stalled\r\n\r\n"+strings.Repeat("s", 100<<10))
+	time.Sleep(100 * time.Millisecond) // let the store start on it
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	srv.Shutdown(ctx)
+	closed := make(chan error, 1)
+	go func() { closed <- st.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the store did not close after Shutdown")
+	}
+	for _, c := range []*rawConn{idle, rc} {
+		c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.ReadAll(c.br); err != nil {
+			t.Errorf("connection not closed by the server: %v", err)
+		}
+	}
+	st2, err := mailstore.Open(dir, mailstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	if n := inboxCount(t, st2, "ann"); n != 0 {
+		t.Errorf("%d messages stored", n)
+	}
+	if n := blobFiles(t, dir); n != 0 {
+		t.Errorf("%d message files left", n)
 	}
 }
