@@ -65,7 +65,8 @@ func bigRun(ctx context.Context, b *bench, t *target, c *imapclient.Client, user
 	if err != nil {
 		return fmt.Errorf("%s: LMTP: %w", t.name, err)
 	}
-	defer lc.Close()
+	defer lc.close()
+	wire := dotStuff(msg)
 	time.Sleep(time.Second)
 
 	idle, err := t.rss()
@@ -74,10 +75,10 @@ func bigRun(ctx context.Context, b *bench, t *target, c *imapclient.Client, user
 	}
 	s := startSampler(t, sampleEvery)
 	t0 := time.Now()
-	err = lmtpSend(lc, t.rcpt(user), msg)
+	err = lmtpSend(lc, t.rcpt(user), wire)
 	dDeliver := time.Since(t0)
 	peakDeliver := s.Stop()
-	lc.Quit()
+	lc.quit()
 	if err != nil {
 		return fmt.Errorf("%s: deliver %s: %w", t.name, label, err)
 	}

@@ -49,11 +49,11 @@ func ensureFill(ctx context.Context, b *bench, t *target, f fill) (bool, error) 
 	hdr := fillHeader + ": " + id
 	res := deliver(ctx, delivery{addr: t.lmtp, conns: 8, n: f.n,
 		rcpt: func(int) string { return t.rcpt(f.user) },
-		msg: func(i int) []byte {
+		msg: func(i int) wireMessage {
 			if s := f.size(i); s > 4<<20 {
-				return b.gen.bigMessage(i, s, hdr)
+				return dotStuff(b.gen.bigMessage(i, s, hdr))
 			}
-			return b.gen.message(i, f.size(i), hdr)
+			return dotStuff(b.gen.message(i, f.size(i), hdr))
 		}})
 	if res.errs > 0 || len(res.lat) != f.n {
 		return false, fmt.Errorf("%s: fill %s: %d of %d delivered, first error: %v", t.name, f.user, len(res.lat), f.n, res.first)

@@ -8,14 +8,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-smtp"
 )
 
 // benchHeader marks every message the lmtp workload delivers, so that it
@@ -30,7 +28,7 @@ type delivery struct {
 	conns int
 	n     int
 	rcpt  func(i int) string
-	msg   func(i int) []byte
+	msg   func(i int) wireMessage
 }
 
 type deliveryResult struct {
@@ -44,41 +42,6 @@ type deliveryResult struct {
 func (r deliveryResult) rate() float64 { return float64(len(r.lat)) / r.wall.Seconds() }
 
 const lmtpTimeout = 2 * time.Minute
-
-func dialLMTP(ctx context.Context, addr string) (*smtp.Client, error) {
-	d := net.Dialer{Timeout: 10 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	c := smtp.NewClientLMTP(conn)
-	c.CommandTimeout, c.SubmissionTimeout = lmtpTimeout, lmtpTimeout
-	if err := c.Hello("sealpost-bench.localhost"); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("LHLO: %w", err)
-	}
-	return c, nil
-}
-
-func lmtpSend(c *smtp.Client, rcpt string, msg []byte) error {
-	if err := c.Mail("bench@example.org", nil); err != nil {
-		return fmt.Errorf("MAIL: %w", err)
-	}
-	if err := c.Rcpt(rcpt, nil); err != nil {
-		return fmt.Errorf("RCPT %s: %w", rcpt, err)
-	}
-	w, err := c.Data()
-	if err != nil {
-		return fmt.Errorf("DATA: %w", err)
-	}
-	if _, err := w.Write(msg); err != nil {
-		return fmt.Errorf("DATA write: %w", err)
-	}
-	if _, err := w.CloseWithLMTPResponse(); err != nil {
-		return fmt.Errorf("end of DATA: %w", err)
-	}
-	return nil
-}
 
 // deliver runs d and stops early after 50 failed messages or when ctx ends.
 func deliver(ctx context.Context, d delivery) deliveryResult {
@@ -103,12 +66,12 @@ func deliver(ctx context.Context, d delivery) deliveryResult {
 	start := time.Now()
 	for range d.conns {
 		wg.Go(func() {
-			var c *smtp.Client
+			var c *lmtpClient
 			local := make([]time.Duration, 0, d.n/d.conns+1)
 			defer func() {
 				if c != nil {
-					c.Quit()
-					c.Close()
+					c.quit()
+					c.close()
 				}
 				mu.Lock()
 				lats = append(lats, local...)
@@ -133,18 +96,15 @@ func deliver(ctx context.Context, d delivery) deliveryResult {
 				lat := time.Since(t0)
 				if err != nil {
 					fail(fmt.Errorf("message %d: %w", i, err))
-					var se *smtp.SMTPError
-					var le smtp.LMTPDataError
-					if errors.As(err, &se) || errors.As(err, &le) {
-						c.Reset()
-					} else { // transport error: the connection is gone
-						c.Close()
+					var le *lmtpError
+					if !errors.As(err, &le) || c.reset() != nil {
+						c.close() // transport error: the connection is gone
 						c = nil
 					}
 					continue
 				}
 				local = append(local, lat)
-				bytes.Add(int64(len(msg)))
+				bytes.Add(int64(msg.size()))
 			}
 		})
 	}
@@ -162,17 +122,18 @@ func runLMTP(ctx context.Context, b *bench) error {
 	b.res.setMeta("lmtp users", fmt.Sprintf("%s..%s, round-robin; afterwards the bench messages are deleted again", users[0], users[len(users)-1]))
 	type pass struct {
 		label string
-		msgs  [][]byte
+		msgs  []wireMessage
 	}
 	b.logf("lmtp: generating %d x 4 KB and %d x 1 MB messages", o.n, o.n1M)
-	passes := []pass{{"4 KB", make([][]byte, o.n)}}
+	// Dot-stuffed once here, so that the timed passes only send them.
+	passes := []pass{{"4 KB", make([]wireMessage, o.n)}}
 	for i := range o.n {
-		passes[0].msgs[i] = b.gen.plain(i, 4096, marker)
+		passes[0].msgs[i] = dotStuff(b.gen.plain(i, 4096, marker))
 	}
 	if o.n1M > 0 {
-		p := pass{"1 MB", make([][]byte, o.n1M)}
+		p := pass{"1 MB", make([]wireMessage, o.n1M)}
 		for i := range o.n1M {
-			p.msgs[i] = b.gen.bigMessage(i, 1<<20, marker)
+			p.msgs[i] = dotStuff(b.gen.bigMessage(i, 1<<20, marker))
 		}
 		passes = append(passes, p)
 	}
@@ -209,7 +170,7 @@ func runLMTP(ctx context.Context, b *bench) error {
 					}
 					res := deliver(ctx, delivery{addr: t.lmtp, conns: conns, n: len(p.msgs),
 						rcpt: func(i int) string { return t.rcpt(users[i%len(users)]) },
-						msg:  func(i int) []byte { return p.msgs[i] }})
+						msg:  func(i int) wireMessage { return p.msgs[i] }})
 					if res.errs > 0 {
 						b.res.note("lmtp %s on %s: %d failed deliveries, first: %v", name, t.name, res.errs, res.first)
 					}

@@ -13,5 +13,9 @@
 // the inlet prepends (Return-Path, Delivered-To): addresses are capped so
 // those always fit in mailstore.TraceAllowance.
 //
+// A message to one recipient goes from the connection straight into the
+// store, which commits it only once DATA has arrived whole; a message to
+// several is spooled first (spool.go) and read by each delivery.
+//
 // It also holds the LMTP client side used by `sealpost deliver`.
 package lmtp

@@ -30,9 +30,11 @@ import (
 // §4.5.3.1.4 asks for 512 octets at least; extensions make them longer).
 const MaxCommandLine = 64 << 10
 
-// listener hands go-smtp connections wrapped in a lineConn.
+// listener hands go-smtp connections wrapped in a lineConn, and keeps
+// them in its server's set of open connections.
 type listener struct {
 	net.Listener
+	s *Server
 }
 
 func (l listener) Accept() (net.Conn, error) {
@@ -40,8 +42,9 @@ func (l listener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	lc := &lineConn{Conn: c}
+	lc := &lineConn{Conn: c, s: l.s}
 	lc.limit.Store(MaxCommandLine)
+	l.s.track(lc, true)
 	return lc, nil
 }
 
@@ -50,6 +53,7 @@ func (l listener) Accept() (net.Conn, error) {
 // line cannot be told apart from a command.
 type lineConn struct {
 	net.Conn
+	s     *Server
 	limit atomic.Int64 // set from the session goroutine, read by readers
 
 	// Only one goroutine reads at a time (go-smtp hands the connection
@@ -58,32 +62,52 @@ type lineConn struct {
 	tooLong bool
 }
 
+func (c *lineConn) Close() error {
+	if c.s != nil {
+		c.s.track(c, false)
+	}
+	return c.Conn.Close()
+}
+
 func (c *lineConn) Read(p []byte) (int, error) {
 	if c.tooLong {
 		return 0, smtp.ErrTooLongLine
 	}
 	n, err := c.Conn.Read(p)
-	limit := c.limit.Load()
-	// Line by line with IndexByte: this runs over every byte of every
-	// message, and a byte-wise loop cost as much CPU as the store.
-	for rest := p[:n]; ; {
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 {
-			c.cur += int64(len(rest))
-		} else {
-			c.cur += int64(i)
-		}
-		if c.cur > limit {
-			c.tooLong = true
-			return 0, smtp.ErrTooLongLine
-		}
-		if i < 0 {
-			break
-		}
-		c.cur = 0
-		rest = rest[i+1:]
+	if c.scan(p[:n], c.limit.Load()) {
+		c.tooLong = true
+		return 0, smtp.ErrTooLongLine
 	}
 	return n, err
+}
+
+// scan follows the line lengths through data and reports whether a line
+// got longer than limit. This runs over every byte of every message, so
+// it looks at the first and last LF only (two vectorised scans per read):
+// the lines in between are shorter than the distance between those two,
+// and only when that exceeds limit (a read longer than the command limit)
+// are they measured one by one.
+func (c *lineConn) scan(data []byte, limit int64) bool {
+	first := bytes.IndexByte(data, '\n')
+	if first < 0 {
+		c.cur += int64(len(data))
+		return c.cur > limit
+	}
+	if c.cur+int64(first) > limit {
+		return true
+	}
+	last := bytes.LastIndexByte(data, '\n')
+	if int64(last-first-1) > limit {
+		for rest := data[first+1 : last+1]; len(rest) > 0; {
+			i := bytes.IndexByte(rest, '\n')
+			if int64(i) > limit {
+				return true
+			}
+			rest = rest[i+1:]
+		}
+	}
+	c.cur = int64(len(data) - last - 1)
+	return c.cur > limit
 }
 
 // setMessageMode raises the limit for a message of up to max bytes (on)

@@ -168,11 +168,24 @@ func TestSizeLimitCountsWhatTheSenderSent(t *testing.T) {
 		}
 		return m + strings.Repeat("z", n-len(m)-2) + "\r\n"
 	}
-	if got := sendFrom(t, "unix", env.sock, sender, []string{"ann@x"}, sized(max)); got["ann@x"] != 250 {
-		t.Fatalf("message of exactly SIZE: %d, want 250", got["ann@x"])
+	addUser(t, env.store, "bob", 0)
+	// One recipient (streamed into the store) and two (spooled).
+	for _, rcpts := range [][]string{{"ann@x"}, {"ann@x", "bob@x"}} {
+		got := sendFrom(t, "unix", env.sock, sender, rcpts, sized(max))
+		for _, r := range rcpts {
+			if got[r] != 250 {
+				t.Fatalf("message of exactly SIZE to %v: %s got %d, want 250", rcpts, r, got[r])
+			}
+		}
+		got = sendFrom(t, "unix", env.sock, sender, rcpts, sized(max+1))
+		for _, r := range rcpts {
+			if got[r] != 552 {
+				t.Fatalf("message over SIZE to %v: %s got %d, want 552", rcpts, r, got[r])
+			}
+		}
 	}
-	if got := sendFrom(t, "unix", env.sock, sender, []string{"ann@x"}, sized(max+1)); got["ann@x"] != 552 {
-		t.Fatalf("message over SIZE: %d, want 552", got["ann@x"])
+	if n := inboxCount(t, env.store, "ann"); n != 2 {
+		t.Fatalf("ann has %d messages, want 2", n)
 	}
 }
 

@@ -14,8 +14,9 @@ type Metrics interface {
 	// or "5xx", reason one of the fixed words of replyReason. A recipient
 	// refused at RCPT counts there; an accepted one counts after DATA.
 	Recipient(result, reason string)
-	// StoreDelivery reports how long the store took to deliver one message
-	// to one recipient (spool read, body fsync and commit), whatever the
+	// StoreDelivery reports how long the store kept one recipient waiting
+	// after the end of DATA (the rest of the body write, fsyncs and commit;
+	// a message to one recipient is written as it arrives), whatever the
 	// outcome.
 	StoreDelivery(d time.Duration)
 }

@@ -1,16 +1,15 @@
 package lmtp
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,7 +43,7 @@ type Options struct {
 	MaxMessageSize int64
 	MaxRecipients  int           // zero: 100
 	Timeout        time.Duration // per read and write; zero: 5 min (RFC 5321 §4.5.3.2)
-	SpoolDir       string        // where large messages are buffered; empty: os.TempDir()
+	SpoolDir       string        // where large messages to several recipients are buffered; empty: os.TempDir()
 	Logger         *slog.Logger  // nil: discard
 	Metrics        Metrics       // delivery counts and store latency; nil: none
 }
@@ -55,6 +54,9 @@ type Server struct {
 	log  *slog.Logger
 	smtp *smtp.Server
 	conn atomic.Uint64
+
+	mu    sync.Mutex
+	conns map[*lineConn]struct{} // open connections, for Shutdown
 }
 
 // New checks opts and returns a server.
@@ -80,7 +82,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("proto", "lmtp")}
+	s := &Server{opts: opts, log: opts.Logger.With("proto", "lmtp"), conns: map[*lineConn]struct{}{}}
 	srv := smtp.NewServer(s)
 	srv.LMTP = true
 	srv.Domain = opts.Hostname
@@ -101,15 +103,40 @@ func New(opts Options) (*Server, error) {
 
 // Serve accepts LMTP connections on l until Shutdown or Close.
 func (s *Server) Serve(l net.Listener) error {
-	err := s.smtp.Serve(listener{l})
+	err := s.smtp.Serve(listener{Listener: l, s: s})
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
-// Shutdown stops accepting and waits for sessions to end (or ctx).
-func (s *Server) Shutdown(ctx context.Context) error { return s.smtp.Shutdown(ctx) }
+// Shutdown stops accepting and waits for sessions to end. When ctx ends
+// first, it closes the sessions left: idle ones (an MTA's connection
+// cache) and ones still receiving a message. Those must not linger: a
+// message to one recipient is written into the store as it arrives and
+// holds its account open (Store.Close would wait for it). Nothing they
+// were sending was acknowledged, so the MTA still has it.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.smtp.Shutdown(ctx)
+	if ctx.Err() != nil {
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Conn.Close()
+		}
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *Server) track(c *lineConn, open bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if open {
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+}
 
 // Close stops the server at once.
 func (s *Server) Close() error { return s.smtp.Close() }
@@ -231,23 +258,17 @@ func (ss *session) Data(r io.Reader) error {
 }
 
 func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	if len(ss.rcpts) == 1 {
+		return ss.stream(r, status)
+	}
 	start := time.Now()
 	sp := &spool{dir: ss.s.opts.SpoolDir}
 	defer sp.close()
-	if _, err := io.Copy(sp, r); err != nil {
-		reply := toSMTP(err)
-		if reply == errNoSpace {
-			ss.log.Error("spool message", "err", err)
-		} else if !errors.Is(err, smtp.ErrDataTooLarge) {
-			ss.log.Warn("read message", "err", err)
-		}
-		for range ss.rcpts {
-			ss.s.countRecipient(reply)
-		}
-		return reply
+	if err := sp.readFrom(r); err != nil {
+		return ss.readFailed(err)
 	}
 	if sp.size > ss.s.opts.MaxMessageSize {
-		return errTooBig
+		return ss.readFailed(errTooBig)
 	}
 	// Each recipient's delivery waits for its own fsyncs and commit; run
 	// them side by side (a few at a time) so that a message to several
@@ -264,39 +285,116 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			slots <- struct{}{}
 			go func() {
 				defer func() { <-slots }()
-				done[i] <- ss.deliverTo(sp, rc)
+				t := time.Now()
+				err := ss.deliverTo(sp.reader(), rc)
+				ss.s.observeDelivery(time.Since(t))
+				done[i] <- err
 			}()
 		}
 	}()
 	for i, rc := range ss.rcpts {
-		err := <-done[i]
-		reply := toSMTP(err)
-		if reply == errTooBig && sp.size <= ss.s.opts.MaxMessageSize {
-			// We accepted this size; the store refusing it is our bug
-			// (a store limit below ours), not the sender's: do not bounce.
-			ss.log.Error("store refused a message of an accepted size", "user", rc.user, "size", sp.size, "err", err)
-			reply = errTemp
-		}
-		ss.s.countRecipient(reply)
-		if reply == errTemp || reply == errNoSpace {
-			ss.log.Error("deliver", "user", rc.user, "err", err)
-		} else {
-			ss.log.Info("deliver", "user", rc.user, "size", sp.size, "result", replyCode(reply), "dur", time.Since(start))
-		}
-		status.SetStatus(rc.addr, reply)
+		status.SetStatus(rc.addr, ss.reply(rc, <-done[i], sp.size, start))
 	}
 	return nil
+}
+
+// stream delivers the message of a one-recipient transaction straight
+// from the connection into the store, without a spool: the store parses
+// and writes it as it arrives, and it is committed only if all of it
+// arrived (the store reads to the end of DATA and fails on any read
+// error), so the 250 still means durable.
+func (ss *session) stream(r io.Reader, status smtp.StatusCollector) error {
+	start := time.Now()
+	rc := ss.rcpts[0]
+	d := &dataStream{r: r, max: ss.s.opts.MaxMessageSize}
+	err := ss.deliverTo(d, rc)
+	if d.end.IsZero() && d.err == nil {
+		// The store stopped reading early (over quota, a failed write):
+		// read the rest of DATA before its reply goes out.
+		io.Copy(io.Discard, d)
+	}
+	if d.err != nil {
+		return ss.readFailed(d.err)
+	}
+	ss.s.observeDelivery(time.Since(d.end))
+	status.SetStatus(rc.addr, ss.reply(rc, err, d.size, start))
+	return nil
+}
+
+// dataStream counts what the store reads of DATA and fails once it is
+// over max. It keeps the first read error: with it, the message did not
+// arrive whole, whatever the store made of that.
+type dataStream struct {
+	r    io.Reader
+	max  int64
+	size int64
+	err  error
+	end  time.Time // when the end of DATA was read
+}
+
+func (d *dataStream) Read(p []byte) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	n, err := d.r.Read(p)
+	d.size += int64(n)
+	switch {
+	case d.size > d.max:
+		d.err = errTooBig
+		return 0, d.err
+	case err == io.EOF:
+		if d.end.IsZero() {
+			d.end = time.Now()
+		}
+	case err != nil:
+		d.err = err
+	}
+	return n, err
+}
+
+// readFailed is the reply, for all recipients, to DATA that could not be
+// read whole (too big, the connection lost, the spool failed).
+func (ss *session) readFailed(err error) error {
+	reply := toSMTP(err)
+	if reply == errNoSpace {
+		ss.log.Error("spool message", "err", err)
+	} else if reply != errTooBig {
+		ss.log.Warn("read message", "err", err)
+	}
+	for range ss.rcpts {
+		ss.s.countRecipient(reply)
+	}
+	return reply
+}
+
+// reply maps one recipient's delivery result to its reply, counts and
+// logs it. The message was within MaxMessageSize.
+func (ss *session) reply(rc recipient, err error, size int64, start time.Time) error {
+	reply := toSMTP(err)
+	if reply == errTooBig {
+		// We accepted this size; the store refusing it is our bug
+		// (a store limit below ours), not the sender's: do not bounce.
+		ss.log.Error("store refused a message of an accepted size", "user", rc.user, "size", size, "err", err)
+		reply = errTemp
+	}
+	ss.s.countRecipient(reply)
+	if reply == errTemp || reply == errNoSpace {
+		ss.log.Error("deliver", "user", rc.user, "err", err)
+	} else {
+		ss.log.Info("deliver", "user", rc.user, "size", size, "result", replyCode(reply), "dur", time.Since(start))
+	}
+	return reply
 }
 
 // maxParallelRcpts bounds the deliveries of one LMTP transaction that run
 // at once (each holds a write buffer and a parser).
 const maxParallelRcpts = 8
 
-// deliverTo stores the spooled message, with its trace header, for one
-// recipient. It runs on a goroutine of its own, outside go-smtp's panic
-// recovery, so it recovers a panic itself: that recipient gets a 451 and
-// the server keeps running.
-func (ss *session) deliverTo(sp *spool, rc recipient) (err error) {
+// deliverTo stores the message, with its trace header, for one recipient.
+// It may run on a goroutine of its own, outside go-smtp's panic recovery,
+// so it recovers a panic itself: that recipient gets a 451 and the server
+// keeps running.
+func (ss *session) deliverTo(msg io.Reader, rc recipient) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			ss.log.Error("deliver: panic", "user", rc.user, "panic", p, "stack", string(debug.Stack()))
@@ -304,9 +402,7 @@ func (ss *session) deliverTo(sp *spool, rc recipient) (err error) {
 		}
 	}()
 	hdr := traceHeader(*ss.from, rc.addr)
-	t := time.Now()
-	_, err = ss.s.opts.Store.Deliver(context.Background(), rc.user, io.MultiReader(strings.NewReader(hdr), sp.reader()))
-	ss.s.observeDelivery(time.Since(t))
+	_, err = ss.s.opts.Store.Deliver(context.Background(), rc.user, io.MultiReader(strings.NewReader(hdr), msg))
 	return err
 }
 
@@ -315,50 +411,4 @@ func replyCode(err error) int {
 		return se.Code
 	}
 	return 250
-}
-
-// spool keeps a message in memory up to spoolMem bytes and in an unlinked
-// temp file beyond, so each recipient's delivery can re-read it.
-type spool struct {
-	dir  string
-	buf  bytes.Buffer
-	f    *os.File
-	size int64
-}
-
-const spoolMem = 1 << 20
-
-func (s *spool) Write(p []byte) (int, error) {
-	s.size += int64(len(p))
-	if s.f == nil && s.buf.Len()+len(p) <= spoolMem {
-		return s.buf.Write(p)
-	}
-	if s.f == nil {
-		f, err := os.CreateTemp(s.dir, "lmtp-spool-")
-		if err != nil {
-			return 0, fmt.Errorf("spool: %w", err)
-		}
-		os.Remove(f.Name())
-		s.f = f
-		if _, err := s.f.Write(s.buf.Bytes()); err != nil {
-			return 0, fmt.Errorf("spool: %w", err)
-		}
-		s.buf = bytes.Buffer{}
-	}
-	return s.f.Write(p)
-}
-
-// reader returns a new reader of the whole message; several may be read
-// at once.
-func (s *spool) reader() io.Reader {
-	if s.f == nil {
-		return bytes.NewReader(s.buf.Bytes())
-	}
-	return io.NewSectionReader(s.f, 0, s.size)
-}
-
-func (s *spool) close() {
-	if s.f != nil {
-		s.f.Close()
-	}
 }

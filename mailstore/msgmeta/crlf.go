@@ -13,36 +13,79 @@ func NormalizeCRLF(r io.Reader) io.Reader {
 }
 
 type crlfReader struct {
-	r   io.Reader
-	in  [16 << 10]byte
-	buf [32 << 10]byte // converted bytes; at most twice the input
-	out []byte         // unread part of buf
-	cr  bool           // the last input byte was CR, already written as CRLF
-	err error
+	r    io.Reader
+	conv *crlfBufs // allocated for the first read that needs converting
+	out  []byte    // converted bytes not yet returned, in conv.buf
+	cr   bool      // the last input byte was CR, already written as CRLF
+	err  error
 }
 
+// crlfChunk is the most read from r at once.
+const crlfChunk = 16 << 10
+
+type crlfBufs struct {
+	in  [crlfChunk]byte
+	buf [2 * crlfChunk]byte // converted bytes; at most twice the input
+}
+
+// Read reads straight into p. A chunk already in CRLF form, the usual
+// case (MTAs send CRLF), is returned as it is: no copy, no allocation.
+// Any other is copied aside and converted.
 func (c *crlfReader) Read(p []byte) (int, error) {
-	if len(c.out) == 0 {
-		if c.err != nil {
-			return 0, c.err
-		}
-		n, err := c.r.Read(c.in[:])
-		c.err = err
-		c.out = c.convert(c.in[:n])
-		if len(c.out) == 0 {
-			return 0, c.err
-		}
+	if len(c.out) > 0 {
+		n := copy(p, c.out)
+		c.out = c.out[n:]
+		return n, nil
 	}
-	n := copy(p, c.out)
-	c.out = c.out[n:]
-	return n, nil
+	if c.err != nil {
+		return 0, c.err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, err := c.r.Read(p[:min(len(p), crlfChunk)])
+	c.err = err
+	if n == 0 {
+		return 0, err
+	}
+	if !(c.cr && p[0] == '\n') && isCRLF(p[:n]) {
+		c.cr = false
+		return n, nil
+	}
+	if c.conv == nil {
+		c.conv = new(crlfBufs)
+	}
+	m := copy(c.conv.in[:], p[:n])
+	c.out = c.convert(c.conv.in[:m])
+	k := copy(p, c.out)
+	c.out = c.out[k:]
+	return k, nil
 }
 
-// convert writes s with normalised line ends into c.buf. It works a line
+// isCRLF reports whether every CR and LF in s is part of a CRLF within s:
+// each LF has a CR before it, and there are no more CRs than LFs. One
+// IndexByte per line and one vectorised count.
+func isCRLF(s []byte) bool {
+	lines := 0
+	for i := 0; ; {
+		j := bytes.IndexByte(s[i:], '\n')
+		if j < 0 {
+			break
+		}
+		if i+j == 0 || s[i+j-1] != '\r' {
+			return false
+		}
+		lines++
+		i += j + 1
+	}
+	return bytes.Count(s, []byte{'\r'}) == lines
+}
+
+// convert writes s with normalised line ends into c.conv.buf. It works a line
 // at a time with IndexByte (vectorised): lines already ending in CRLF, the
 // usual case, are copied as they are.
 func (c *crlfReader) convert(s []byte) []byte {
-	o := c.buf[:0]
+	o := c.conv.buf[:0]
 	for len(s) > 0 {
 		if c.cr {
 			c.cr = false

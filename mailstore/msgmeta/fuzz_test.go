@@ -54,10 +54,15 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("envelope round trip: %v\n got %#v\nwant %#v", err, env, m.Envelope)
 		}
 
-		// How the input is chunked must not change the result.
+		// How the input is chunked must not change the result, nor must
+		// taking body lines in bulk rather than one by one.
 		m2, err := Parse(iotest.HalfReader(bytes.NewReader(data)))
 		if err != nil || !reflect.DeepEqual(m2, m) {
 			t.Fatalf("chunked read differs: %v", err)
+		}
+		m3, err := parse(bytes.NewReader(data), false)
+		if err != nil || !reflect.DeepEqual(m3, m) {
+			t.Fatalf("line by line differs: %v\n got %#v\nwant %#v", err, m, m3)
 		}
 	})
 }

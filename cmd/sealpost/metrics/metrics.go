@@ -74,7 +74,7 @@ func New(logger *slog.Logger) *Metrics {
 	}, []string{"result", "reason"})
 	m.storeDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "sealpost_store_duration_seconds",
-		Help:    `Store latency: "deliver" (one LMTP recipient: body write, fsync, commit), "commit" (one write transaction with fsync), "fetch" (one read of up to 1024 message records).`,
+		Help:    `Store latency: "deliver" (one LMTP recipient, from the end of DATA: body write, fsync, commit), "commit" (one write transaction with fsync), "fetch" (one read of up to 1024 message records).`,
 		Buckets: durationBuckets,
 	}, []string{"op"})
 	m.reg.MustRegister(m.connsOpen, m.connsTotal, m.startTLS, m.logins, m.deliveries, m.storeDur,

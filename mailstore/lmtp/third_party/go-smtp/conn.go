@@ -36,6 +36,7 @@ type Conn struct {
 	binarymime bool
 
 	lineLimitReader *lineLimitReader
+	dataSrc         io.Reader // SEALPOST-PATCH: what c.text reads from, see data_sealpost.go
 	bdatPipe        *io.PipeWriter
 	bdatStatus      *statusCollector // used for BDAT on LMTP
 	dataResult      chan error
@@ -84,6 +85,7 @@ func (c *Conn) init() {
 	}
 
 	c.text = textproto.NewConn(rwc)
+	c.dataSrc = rwc.Reader // SEALPOST-PATCH
 }
 
 // Commands are dispatched to the appropriate handler functions.
@@ -977,6 +979,7 @@ func (c *Conn) handleData(arg string) {
 	c.writeResponse(354, NoEnhancedCode, "Go ahead. End your data with <CR><LF>.<CR><LF>")
 
 	defer c.reset()
+	defer c.useDataBuffer()() // SEALPOST-PATCH
 
 	if c.server.LMTP {
 		c.handleDataLMTP()

@@ -93,23 +93,45 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		stateEOF              // reached .\r\n end marker line
 	)
 	for n < len(b) && r.state != stateEOF {
-		// SEALPOST-PATCH: in the middle of a line only a CR can change
-		// the state, so copy everything up to the next CR (or what is
-		// buffered, or what fits in b) in one go instead of byte by byte.
-		// The state machine below still sees every CR, LF and dot at the
-		// start of a line, so the output is the same.
-		if r.state == stateData && r.r.Buffered() > 0 {
+		// SEALPOST-PATCH: copy whole lines in one go instead of byte by
+		// byte. At the start of a line that does not begin with a dot, and
+		// in the middle of a line, only a CR can change the state; a CR
+		// followed by LF leads back to the start of a line. So everything
+		// buffered (that fits in b) up to a dot at the start of a line, or
+		// up to a CR whose LF is not buffered yet (or missing), is copied
+		// at once, with one IndexByte per line. The rest (dots at line
+		// starts, lone CRs, a CR at the end of the buffer) still goes
+		// through the unchanged state machine below, so the output is the
+		// same.
+		if (r.state == stateData || r.state == stateBeginLine) && r.r.Buffered() > 0 {
 			buf, _ := r.r.Peek(r.r.Buffered())
 			if len(buf) > len(b)-n {
 				buf = buf[:len(b)-n]
 			}
-			i := bytes.IndexByte(buf, '\r')
-			if i < 0 {
-				i = len(buf)
+			i, st := 0, r.state
+			for i < len(buf) {
+				rest := buf[i:]
+				if st == stateBeginLine && rest[0] == '.' {
+					break
+				}
+				j := bytes.IndexByte(rest, '\r')
+				if j < 0 {
+					i, st = len(buf), stateData
+					break
+				}
+				if j+1 < len(rest) && rest[j+1] == '\n' {
+					i, st = i+j+2, stateBeginLine
+					continue
+				}
+				if j > 0 {
+					i, st = i+j, stateData
+				}
+				break
 			}
 			if i > 0 {
 				n += copy(b[n:], buf[:i])
 				r.r.Discard(i)
+				r.state = st
 				continue
 			}
 		}

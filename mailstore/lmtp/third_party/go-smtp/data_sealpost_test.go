@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -169,6 +170,13 @@ var dataCases = []string{
 	strings.Repeat("0123456789abcdef", 500) + "\r\n.\r\n",
 	strings.Repeat("line of text\r\n", 1000) + ".\r\nQUIT\r\n",
 	strings.Repeat("\r\n.", 300) + "\r\n.\r\n",
+	// Whole lines copied at once, up to a dot or a lone CR.
+	"a\r\nb\r\n\r\n..c\r\n.\r\n",
+	"x\r\r\n..y\r\n.\r\n",
+	".\r\r\n.\r\n",
+	"\r\n\r\n\r\n.\r\n",
+	"line\r\n\rx\r\n.\r\n",
+	strings.Repeat("seventy-eight characters of base64-like text ABCDEFGHIJKLMNOPQRSTUVWXYZ012\r\n", 200) + ".\r\n",
 }
 
 func TestDataReaderMatchesUpstream(t *testing.T) {
@@ -182,6 +190,21 @@ func TestDataReaderMatchesUpstream(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDataReaderRandom compares the readers on many short inputs made of
+// the bytes that matter (dot, CR, LF) and one that does not, with small
+// buffers, so that lines, dots and CRs fall on every buffer boundary.
+func TestDataReaderRandom(t *testing.T) {
+	rng := rand.New(rand.NewSource(1))
+	alphabet := []byte(".\r\na")
+	for k := 0; k < 20000; k++ {
+		in := make([]byte, rng.Intn(80))
+		for i := range in {
+			in[i] = alphabet[rng.Intn(len(alphabet))]
+		}
+		compareReaders(t, string(in), 16+rng.Intn(8), rng.Intn(5), int64(rng.Intn(40)), []int{1 + rng.Intn(20), 1})
 	}
 }
 
