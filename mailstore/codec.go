@@ -90,6 +90,75 @@ func decodeRecord(b []byte) (record, error) {
 	return r, nil
 }
 
+// recordLoc is where locateRecord found the parts of an encoded record
+// that a flag change rewrites, besides the flag byte b[1].
+type recordLoc struct {
+	modseq    uint64
+	modseqAt  int    // the MODSEQ varint is b[modseqAt:modseqEnd]
+	modseqEnd int    //
+	keywords  uint64 // how many keywords follow the blob name
+}
+
+// locateRecord checks an encoded record as decodeRecord does, up to its
+// keyword count, without building it. ok is false for anything
+// decodeRecord might refuse; a record with keywords is checked only up to
+// the count.
+func locateRecord(b []byte) (loc recordLoc, ok bool) {
+	if len(b) < 2 || b[0] != recordV1 && b[0] != recordVersion {
+		return loc, false
+	}
+	i := 2
+	varint := func() (int64, bool) {
+		v, n := binary.Varint(b[i:])
+		i += max(n, 0)
+		return v, n > 0
+	}
+	uvarint := func() (uint64, bool) {
+		v, n := binary.Uvarint(b[i:])
+		i += max(n, 0)
+		return v, n > 0
+	}
+	if _, ok := varint(); !ok { // internal date
+		return loc, false
+	}
+	if b[0] == recordVersion {
+		off, ok := varint()
+		if !ok || off <= -maxZoneOffset || off >= maxZoneOffset {
+			return loc, false
+		}
+	}
+	if _, ok := varint(); !ok { // save date
+		return loc, false
+	}
+	if size, ok := uvarint(); !ok || int64(size) < 0 {
+		return loc, false
+	}
+	loc.modseqAt = i
+	if loc.modseq, ok = uvarint(); !ok {
+		return loc, false
+	}
+	loc.modseqEnd = i
+	blob, ok := uvarint()
+	if !ok || blob > uint64(len(b)-i) {
+		return loc, false
+	}
+	i += int(blob)
+	if loc.keywords, ok = uvarint(); !ok || loc.keywords > uint64(len(b)-i) {
+		return loc, false
+	}
+	return loc, true
+}
+
+// appendPatched appends the encoded record v (located by locateRecord)
+// with its flag bits and MODSEQ replaced.
+func appendPatched(b, v []byte, loc recordLoc, bits flagBits, modseq uint64) []byte {
+	n := len(b)
+	b = append(b, v[:loc.modseqAt]...)
+	b[n+1] = byte(bits)
+	b = binary.AppendUvarint(b, modseq)
+	return append(b, v[loc.modseqEnd:]...)
+}
+
 func (r *record) message(uid UID) Message {
 	return Message{
 		UID:          uid,

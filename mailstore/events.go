@@ -20,10 +20,14 @@ type MessageAdded struct {
 	Message Message
 }
 
-// FlagsChanged: these messages' flags changed; each carries its new flags.
+// FlagsChanged: these messages' flags changed; each carries its UID, its
+// new flags and its new MODSEQ (the other fields of Message may be zero).
+// ModSeq, when not zero, is the MODSEQ that all of them share: that of
+// the write that changed them.
 type FlagsChanged struct {
 	seq
 	Mailbox  MailboxID
+	ModSeq   uint64
 	Messages []Message
 }
 
