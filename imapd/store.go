@@ -42,7 +42,7 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 	case imap.StoreFlagsDel:
 		op = mailstore.FlagsRemove
 	}
-	msgs, err := s.acct.SetFlags(s.ctx, id, uidsOf(refs), op, storeFlags(flags.Flags))
+	msgs, err := s.acct.ChangeFlags(s.ctx, id, uidsOf(refs), op, storeFlags(flags.Flags))
 	if err != nil {
 		return s.fail("store", err, operand, "mailbox", v.name)
 	}

@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,9 +53,9 @@ type mailboxView struct {
 	expunged map[mailstore.UID]struct{}
 	// flags are new flags of messages in the view, not yet sent.
 	flags map[mailstore.UID][]string
-	// told are flags this session's own STORE (or implicit \Seen) has
-	// already accounted for, until the next flush; see tell.
-	told map[mailstore.UID]toldFlags
+	// told are flags this session's own STOREs (or implicit \Seen) have
+	// already accounted for, oldest first, until the next flush; see tell.
+	told []toldBatch
 	// searchRes is the result saved by SEARCH RETURN (SAVE) (RFC 5182).
 	searchRes []mailstore.UID
 	// gone: the mailbox was deleted; later events no longer concern this
@@ -62,10 +63,23 @@ type mailboxView struct {
 	gone bool
 }
 
-type toldFlags struct {
-	modseq uint64
-	flags  []string
-	silent bool
+// toldBatch is what one STORE told (or, silent, did not tell) the client:
+// the state it left each message in, ascending by UID. A list per STORE
+// rather than a map entry per message: recording it costs nothing, and the
+// store's event for the same change is recognised by its MODSEQ alone.
+type toldBatch struct {
+	msgs   []mailstore.FlagState
+	modseq uint64 // of the write that changed msgs (0: it changed none)
+	silent bool   // the client was not sent the flags: only changed ones count
+}
+
+// lookup returns the state the batch recorded for uid.
+func (b *toldBatch) lookup(uid mailstore.UID) (*mailstore.FlagState, bool) {
+	i, ok := slices.BinarySearchFunc(b.msgs, uid, func(m mailstore.FlagState, u mailstore.UID) int { return cmp.Compare(m.UID, u) })
+	if !ok || b.silent && !b.msgs[i].Changed {
+		return nil, false
+	}
+	return &b.msgs[i], true
 }
 
 // errViewOverflow: the client left more than queueLimit changes unread;
@@ -92,7 +106,6 @@ func openView(ctx context.Context, acct *mailstore.Account, name string, readOnl
 			notify:     make(chan struct{}, 1),
 			expunged:   map[mailstore.UID]struct{}{},
 			flags:      map[mailstore.UID][]string{},
-			told:       map[mailstore.UID]toldFlags{},
 		}
 		v.stopWatch = acct.Watch(v.onEvent)
 		snap, err := acct.Snapshot(ctx, info.ID)
@@ -174,6 +187,11 @@ func (v *mailboxView) absorbLocked() error {
 				v.adds = append(v.adds, e.Message.UID)
 			}
 		case mailstore.FlagsChanged:
+			if v.ownLatest(e.ModSeq) {
+				// The echo of this session's last STORE: every message
+				// in it was told with this MODSEQ or is newer.
+				break
+			}
 			for i := range e.Messages {
 				v.noteFlags(&e.Messages[i])
 			}
@@ -267,16 +285,35 @@ func (v *mailboxView) noteFlags(m *mailstore.Message) {
 	if _, gone := v.expunged[m.UID]; gone {
 		return
 	}
-	if t, ok := v.told[m.UID]; ok && m.ModSeq <= t.modseq {
+	if t, silent, ok := v.toldState(m.UID); ok && m.ModSeq <= t.ModSeq {
 		// This session's own STORE produced or already reported a newer
 		// state. After a .SILENT STORE, an older change by someone else
 		// is still news to the client: send the state the STORE left.
-		if t.silent && m.ModSeq < t.modseq {
-			v.flags[m.UID] = t.flags
+		if silent && m.ModSeq < t.ModSeq {
+			v.flags[m.UID] = t.Flags
 		}
 		return
 	}
 	v.flags[m.UID] = m.Flags
+}
+
+// toldState returns what the latest STORE that recorded uid left it in.
+func (v *mailboxView) toldState(uid mailstore.UID) (t *mailstore.FlagState, silent, ok bool) {
+	for i := len(v.told) - 1; i >= 0; i-- {
+		if t, ok := v.told[i].lookup(uid); ok {
+			return t, v.told[i].silent, true
+		}
+	}
+	return nil, false, false
+}
+
+// ownLatest reports whether modseq is that of the last STORE told: the
+// write whose event it is changed exactly the messages that STORE
+// recorded with that MODSEQ, and no later STORE recorded any of them, so
+// noteFlags would drop each.
+func (v *mailboxView) ownLatest(modseq uint64) bool {
+	n := len(v.told)
+	return modseq != 0 && n > 0 && v.told[n-1].modseq == modseq
 }
 
 // tell records flags this session has just set. The matching FlagsChanged
@@ -285,21 +322,28 @@ func (v *mailboxView) noteFlags(m *mailstore.Message) {
 // only the messages the call changed are recorded. An unchanged message
 // reports the state someone else left, possibly with a change this client
 // has not heard of yet: recording it would suppress that change's event.
-func (v *mailboxView) tell(msgs []mailstore.FlagResult, silent bool) {
+//
+// msgs must be ascending by UID (ChangeFlags of a resolved set); the view
+// keeps it until the next flush.
+func (v *mailboxView) tell(msgs []mailstore.FlagState, silent bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	for _, m := range msgs {
-		if silent && !m.Changed {
-			continue
+	b := toldBatch{msgs: msgs, silent: silent}
+	for i := range msgs {
+		if msgs[i].Changed {
+			b.modseq = msgs[i].ModSeq // one write: the same for all
+			break
 		}
-		v.told[m.UID] = toldFlags{modseq: m.ModSeq, flags: m.Flags, silent: silent}
-		// A change already absorbed but not yet sent is older than this
-		// state: replace it, or drop it when the reply carries the flags.
-		if _, pending := v.flags[m.UID]; pending {
+	}
+	v.told = append(v.told, b)
+	// A change already absorbed but not yet sent is older than this
+	// state: replace it, or drop it when the reply carries the flags.
+	for uid := range v.flags {
+		if m, ok := b.lookup(uid); ok {
 			if silent {
-				v.flags[m.UID] = m.Flags
+				v.flags[uid] = m.Flags
 			} else {
-				delete(v.flags, m.UID)
+				delete(v.flags, uid)
 			}
 		}
 	}
@@ -320,7 +364,8 @@ func (v *mailboxView) flush(w updateWriter, allowExpunge bool) error {
 	if err := v.absorbLocked(); err != nil {
 		return err
 	}
-	clear(v.told)
+	clear(v.told) // drop the references to the STOREs' results
+	v.told = v.told[:0]
 	if allowExpunge {
 		if err := v.writeExpungesLocked(w.WriteExpunge); err != nil {
 			return err
