@@ -1,6 +1,7 @@
 package mailstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"slices"
@@ -26,9 +27,10 @@ func (f *FlagState) HasFlag(flag string) bool {
 // produce no event and are reported with Changed false. The FlagsChanged
 // event carries UID, Flags and ModSeq of each changed message.
 //
-// It is SetFlags for a whole mailbox at a time (IMAP STORE 1:*): a record
-// whose keywords stay the same is patched where it lies, its flag byte and
-// MODSEQ, instead of being decoded and encoded again.
+// It is SetFlags for a whole mailbox at a time (IMAP STORE 1:*): one
+// cursor walks the records and rewrites them in place, and a record whose
+// keywords stay the same is patched, its flag byte and MODSEQ, instead of
+// being decoded and encoded again.
 func (a *Account) ChangeFlags(ctx context.Context, id MailboxID, uids []UID, op FlagOp, flags []string) ([]FlagState, error) {
 	bits, kws := splitFlags(flags)
 	var out []FlagState
@@ -38,13 +40,6 @@ func (a *Account) ChangeFlags(ctx context.Context, id MailboxID, uids []UID, op 
 		return err
 	})
 	return out, err
-}
-
-// flagPut is a record to rewrite: its UID and where its new value lies in
-// the arena.
-type flagPut struct {
-	uid      UID
-	from, to int
 }
 
 func (w *wtx) changeFlags(id MailboxID, uids []UID, op FlagOp, bits flagBits, kws []string) ([]FlagState, error) {
@@ -59,15 +54,17 @@ func (w *wtx) changeFlags(id MailboxID, uids []UID, op FlagOp, bits flagBits, kw
 			first = map[UID]int{}
 		}
 	}
-	// Read everything first, through one cursor moving forward, then write:
-	// a Put repositions the cursor. bbolt keeps the values it is given
-	// until the commit, so the new records are built in one arena.
-	msgs := m.msgs()
-	rd := newSeeker(msgs)
+	// One cursor walks the records (a step to the next key, a search only
+	// for a gap) and rewrites each where it is, with Cursor.Update (our
+	// bbolt patch): no search from the root per message, as Put does.
+	// bbolt keeps the values it is given until the commit, so the new
+	// records are built in one arena.
+	c := m.msgs().Cursor()
 	var (
-		key   [4]byte
-		arena []byte
-		puts  []flagPut
+		key     [4]byte
+		arena   []byte
+		at      []byte // the cursor's key; nil: not positioned
+		changed []Message
 	)
 	for _, uid := range uids {
 		if first != nil {
@@ -80,8 +77,17 @@ func (w *wtx) changeFlags(id MailboxID, uids []UID, op FlagOp, bits flagBits, kw
 			}
 		}
 		binary.BigEndian.PutUint32(key[:], uint32(uid))
-		v := rd.get(key[:])
-		if v == nil {
+		var k, v []byte
+		if at != nil && bytes.Compare(at, key[:]) < 0 {
+			k, v = c.Next()
+			if k != nil && bytes.Compare(k, key[:]) < 0 {
+				k, v = c.Seek(key[:])
+			}
+		} else {
+			k, v = c.Seek(key[:])
+		}
+		at = k
+		if !bytes.Equal(k, key[:]) {
 			continue
 		}
 		st := FlagState{UID: uid}
@@ -116,10 +122,13 @@ func (w *wtx) changeFlags(id MailboxID, uids []UID, op FlagOp, bits flagBits, kw
 			st.Flags = joinFlags(r.bits, r.keywords)
 		}
 		if st.Changed = len(arena) > n; st.Changed {
-			if puts == nil {
-				puts = make([]flagPut, 0, len(uids)-len(out))
+			if err := c.Update(arena[n:len(arena):len(arena)]); err != nil {
+				return nil, err
 			}
-			puts = append(puts, flagPut{uid: uid, from: n, to: len(arena)})
+			if changed == nil {
+				changed = make([]Message, 0, len(uids)-len(out))
+			}
+			changed = append(changed, Message{UID: uid, Flags: st.Flags, ModSeq: st.ModSeq})
 			m.info.countFlags(cur, nb)
 			m.info.HighestModSeq = st.ModSeq
 		}
@@ -128,20 +137,8 @@ func (w *wtx) changeFlags(id MailboxID, uids []UID, op FlagOp, bits flagBits, kw
 		}
 		out = append(out, st)
 	}
-	if len(puts) == 0 {
+	if len(changed) == 0 {
 		return out, nil
-	}
-	changed := make([]Message, 0, len(puts))
-	for _, p := range puts {
-		binary.BigEndian.PutUint32(key[:], uint32(p.uid)) // Put copies the key
-		if err := msgs.Put(key[:], arena[p.from:p.to:p.to]); err != nil {
-			return nil, err
-		}
-	}
-	for i := range out {
-		if out[i].Changed {
-			changed = append(changed, Message{UID: out[i].UID, Flags: out[i].Flags, ModSeq: out[i].ModSeq})
-		}
 	}
 	w.emit(FlagsChanged{Mailbox: m.id, ModSeq: w.modseq, Messages: changed})
 	return out, m.save()
