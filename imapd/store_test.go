@@ -94,7 +94,7 @@ func TestExamineReadOnly(t *testing.T) {
 	}
 	acct := e.account("ann")
 	info, _ := acct.Mailbox(bg, "INBOX")
-	if _, err := acct.SetFlags(bg, info.ID, []mailstore.UID{1, 2}, mailstore.FlagsAdd, []string{`\Deleted`}); err != nil {
+	if _, err := acct.ChangeFlags(bg, info.ID, []mailstore.UID{1, 2}, mailstore.FlagsAdd, []string{`\Deleted`}); err != nil {
 		t.Fatal(err)
 	}
 	rc := e.rawLogin("ann")
