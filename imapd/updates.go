@@ -192,8 +192,9 @@ func (v *mailboxView) absorbLocked() error {
 				// in it was told with this MODSEQ or is newer.
 				break
 			}
-			for i := range e.Messages {
-				v.noteFlags(&e.Messages[i])
+			states := e.States()
+			for i := range states {
+				v.noteFlags(&states[i])
 			}
 		case mailstore.Expunged:
 			for _, uid := range e.UIDs {
@@ -278,7 +279,7 @@ func (v *mailboxView) noteExpunge(uid mailstore.UID) {
 	}
 }
 
-func (v *mailboxView) noteFlags(m *mailstore.Message) {
+func (v *mailboxView) noteFlags(m *mailstore.FlagState) {
 	if _, ok := v.index(m.UID); !ok {
 		return // not in the view (new messages are fetched by the client)
 	}

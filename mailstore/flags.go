@@ -1,7 +1,6 @@
 package mailstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"slices"
@@ -25,7 +24,7 @@ func (f *FlagState) HasFlag(flag string) bool {
 // of every one of them that still exists, in the order of uids. Messages
 // whose flags did not change are not rewritten: they keep their MODSEQ,
 // produce no event and are reported with Changed false. The FlagsChanged
-// event carries UID, Flags and ModSeq of each changed message.
+// event lists the changed ones in Changes.
 //
 // It is SetFlags for a whole mailbox at a time (IMAP STORE 1:*): one
 // cursor walks the records and rewrites them in place, and a record whose
@@ -63,8 +62,9 @@ func (w *wtx) changeFlags(id MailboxID, uids []UID, op FlagOp, bits flagBits, kw
 	var (
 		key     [4]byte
 		arena   []byte
-		at      []byte // the cursor's key; nil: not positioned
-		changed []Message
+		at      UID  // the UID the cursor is at
+		atOK    bool // at is set: the cursor is at a record with a 4-byte key
+		changes []FlagState
 	)
 	for _, uid := range uids {
 		if first != nil {
@@ -78,16 +78,18 @@ func (w *wtx) changeFlags(id MailboxID, uids []UID, op FlagOp, bits flagBits, kw
 		}
 		binary.BigEndian.PutUint32(key[:], uint32(uid))
 		var k, v []byte
-		if at != nil && bytes.Compare(at, key[:]) < 0 {
+		if atOK && at < uid {
 			k, v = c.Next()
-			if k != nil && bytes.Compare(k, key[:]) < 0 {
+			if len(k) == 4 && UID(beUint32(k)) < uid {
 				k, v = c.Seek(key[:])
 			}
 		} else {
 			k, v = c.Seek(key[:])
 		}
-		at = k
-		if !bytes.Equal(k, key[:]) {
+		if atOK = len(k) == 4; atOK {
+			at = UID(beUint32(k))
+		}
+		if !atOK || at != uid {
 			continue
 		}
 		st := FlagState{UID: uid}
@@ -125,10 +127,6 @@ func (w *wtx) changeFlags(id MailboxID, uids []UID, op FlagOp, bits flagBits, kw
 			if err := c.Update(arena[n:len(arena):len(arena)]); err != nil {
 				return nil, err
 			}
-			if changed == nil {
-				changed = make([]Message, 0, len(uids)-len(out))
-			}
-			changed = append(changed, Message{UID: uid, Flags: st.Flags, ModSeq: st.ModSeq})
 			m.info.countFlags(cur, nb)
 			m.info.HighestModSeq = st.ModSeq
 		}
@@ -137,10 +135,26 @@ func (w *wtx) changeFlags(id MailboxID, uids []UID, op FlagOp, bits flagBits, kw
 		}
 		out = append(out, st)
 	}
-	if len(changed) == 0 {
+	// The event shares out when every message changed (STORE 1:* does):
+	// neither is changed after this.
+	changes = out
+	for i := range out {
+		if !out[i].Changed {
+			changes = nil
+			break
+		}
+	}
+	if changes == nil {
+		for i := range out {
+			if out[i].Changed {
+				changes = append(changes, out[i])
+			}
+		}
+	}
+	if len(changes) == 0 {
 		return out, nil
 	}
-	w.emit(FlagsChanged{Mailbox: m.id, ModSeq: w.modseq, Messages: changed})
+	w.emit(FlagsChanged{Mailbox: m.id, ModSeq: w.modseq, Changes: changes})
 	return out, m.save()
 }
 
