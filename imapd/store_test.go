@@ -176,8 +176,19 @@ func TestAppendLimits(t *testing.T) {
 // mailbox selected are told, step by step. A STORE answers every message
 // in its set, changed or not (RFC 9051 §6.4.6), .SILENT none; the other
 // session hears only of real changes, once; the storing session never
-// hears its own changes again. Unchanged messages keep their MODSEQ.
+// hears its own changes again. Unchanged messages keep their MODSEQ. The
+// replies are the same whether they are handed over at once or one by one.
 func TestStoreReplies(t *testing.T) {
+	for _, chunk := range []int{storeChunk, 40} {
+		t.Run(fmt.Sprint(chunk), func(t *testing.T) {
+			defer func(c int) { storeChunk = c }(storeChunk)
+			storeChunk = chunk
+			testStoreReplies(t)
+		})
+	}
+}
+
+func testStoreReplies(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	for i := 1; i <= 4; i++ {
 		e.deliver("ann", testMsg(fmt.Sprint("msg ", i), "body"))
