@@ -107,46 +107,51 @@ func locateRecord(b []byte) (loc recordLoc, ok bool) {
 	if len(b) < 2 || b[0] != recordV1 && b[0] != recordVersion {
 		return loc, false
 	}
-	i := 2
-	varint := func() (int64, bool) {
-		v, n := binary.Varint(b[i:])
+	// The dates' values are not needed: their varints are only checked
+	// and skipped, as binary.Varint would check them.
+	i, ok := skipVarint(b, 2) // internal date
+	if ok && b[0] == recordVersion {
+		off, n := binary.Varint(b[i:])
+		ok = n > 0 && off > -maxZoneOffset && off < maxZoneOffset
 		i += max(n, 0)
-		return v, n > 0
 	}
-	uvarint := func() (uint64, bool) {
-		v, n := binary.Uvarint(b[i:])
-		i += max(n, 0)
-		return v, n > 0
+	if ok {
+		i, ok = skipVarint(b, i) // save date
 	}
-	if _, ok := varint(); !ok { // internal date
+	if !ok {
 		return loc, false
 	}
-	if b[0] == recordVersion {
-		off, ok := varint()
-		if !ok || off <= -maxZoneOffset || off >= maxZoneOffset {
-			return loc, false
-		}
-	}
-	if _, ok := varint(); !ok { // save date
+	size, n := binary.Uvarint(b[i:])
+	if n <= 0 || int64(size) < 0 {
 		return loc, false
 	}
-	if size, ok := uvarint(); !ok || int64(size) < 0 {
-		return loc, false
-	}
+	i += n
 	loc.modseqAt = i
-	if loc.modseq, ok = uvarint(); !ok {
+	if loc.modseq, n = binary.Uvarint(b[i:]); n <= 0 {
 		return loc, false
 	}
+	i += n
 	loc.modseqEnd = i
-	blob, ok := uvarint()
-	if !ok || blob > uint64(len(b)-i) {
+	blob, n := binary.Uvarint(b[i:])
+	if n <= 0 || blob > uint64(len(b)-i-n) {
 		return loc, false
 	}
-	i += int(blob)
-	if loc.keywords, ok = uvarint(); !ok || loc.keywords > uint64(len(b)-i) {
+	i += n + int(blob)
+	if loc.keywords, n = binary.Uvarint(b[i:]); n <= 0 || loc.keywords > uint64(len(b)-i-n) {
 		return loc, false
 	}
 	return loc, true
+}
+
+// skipVarint returns the index after the varint at b[i:], and false where
+// binary.Uvarint would fail (too short, or more than 64 bits).
+func skipVarint(b []byte, i int) (int, bool) {
+	for j := 0; j < binary.MaxVarintLen64 && i+j < len(b); j++ {
+		if c := b[i+j]; c < 0x80 {
+			return i + j + 1, j < binary.MaxVarintLen64-1 || c <= 1
+		}
+	}
+	return 0, false
 }
 
 // appendPatched appends the encoded record v (located by locateRecord)
