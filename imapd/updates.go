@@ -318,7 +318,7 @@ func (v *mailboxView) ownLatest(modseq uint64) bool {
 }
 
 // tell records flags this session has just set. The matching FlagsChanged
-// events arrive before SetFlags returns, so they are absorbed by the next
+// events arrive before ChangeFlags returns, so they are absorbed by the next
 // flush, which then forgets told. silent: the client was not sent them, so
 // only the messages the call changed are recorded. An unchanged message
 // reports the state someone else left, possibly with a change this client
