@@ -30,3 +30,5 @@ require (
 replace github.com/emersion/go-imap/v2 => ./imapd/third_party/go-imap
 
 replace github.com/emersion/go-smtp => ./mailstore/lmtp/third_party/go-smtp
+
+replace go.etcd.io/bbolt => ./mailstore/third_party/bbolt

@@ -50,7 +50,7 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, opts *ima
 		}
 	}
 	if markSeen {
-		msgs, err := s.acct.SetFlags(s.ctx, id, uids, mailstore.FlagsAdd, []string{mailstore.FlagSeen})
+		msgs, err := s.acct.ChangeFlags(s.ctx, id, uids, mailstore.FlagsAdd, []string{mailstore.FlagSeen})
 		if err != nil {
 			return s.fail("fetch", err, operand, "mailbox", v.name)
 		}

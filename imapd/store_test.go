@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -93,7 +94,7 @@ func TestExamineReadOnly(t *testing.T) {
 	}
 	acct := e.account("ann")
 	info, _ := acct.Mailbox(bg, "INBOX")
-	if _, err := acct.SetFlags(bg, info.ID, []mailstore.UID{1, 2}, mailstore.FlagsAdd, []string{`\Deleted`}); err != nil {
+	if _, err := acct.ChangeFlags(bg, info.ID, []mailstore.UID{1, 2}, mailstore.FlagsAdd, []string{`\Deleted`}); err != nil {
 		t.Fatal(err)
 	}
 	rc := e.rawLogin("ann")
@@ -169,4 +170,91 @@ func TestAppendLimits(t *testing.T) {
 	rc.ok("SELECT INBOX")
 	rc.no("NO [OVERQUOTA]", "COPY 1 Archive")
 	mustHave(t, rc.ok("STATUS INBOX (MESSAGES)"), "MESSAGES 1")
+}
+
+// TestStoreReplies: what the storing session and another one with the
+// mailbox selected are told, step by step. A STORE answers every message
+// in its set, changed or not (RFC 9051 §6.4.6), .SILENT none; the other
+// session hears only of real changes, once; the storing session never
+// hears its own changes again. Unchanged messages keep their MODSEQ. The
+// replies are the same whether they are handed over at once or one by one.
+func TestStoreReplies(t *testing.T) {
+	for _, chunk := range []int{storeChunk, 40} {
+		t.Run(fmt.Sprint(chunk), func(t *testing.T) {
+			defer func(c int) { storeChunk = c }(storeChunk)
+			storeChunk = chunk
+			testStoreReplies(t)
+		})
+	}
+}
+
+func testStoreReplies(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	for i := 1; i <= 4; i++ {
+		e.deliver("ann", testMsg(fmt.Sprint("msg ", i), "body"))
+	}
+	a, b := e.rawLogin("ann"), e.rawLogin("ann")
+	a.ok("SELECT INBOX")
+	b.ok("SELECT INBOX")
+	acct := e.account("ann")
+	info, err := acct.Mailbox(bg, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	modseqs := func() map[mailstore.UID]uint64 {
+		out := map[mailstore.UID]uint64{}
+		err := acct.Fetch(bg, info.ID, nil, mailstore.FetchWant{}, func(m *mailstore.MessageMeta) error {
+			out[m.UID] = m.ModSeq
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	fetch := func(seq int, flags string) string {
+		return fmt.Sprintf("* %d FETCH (UID %d FLAGS (%s))", seq, seq, flags)
+	}
+	steps := []struct {
+		cmd       string
+		storer    []string // A's untagged replies
+		other     []string // what B's NOOP then reports
+		unchanged []mailstore.UID
+	}{
+		{`STORE 1:2 +FLAGS (\Flagged)`, []string{fetch(1, `\Flagged`), fetch(2, `\Flagged`)},
+			[]string{fetch(1, `\Flagged`), fetch(2, `\Flagged`)}, []mailstore.UID{3, 4}},
+		{`STORE 1:4 +FLAGS (\Flagged)`,
+			[]string{fetch(1, `\Flagged`), fetch(2, `\Flagged`), fetch(3, `\Flagged`), fetch(4, `\Flagged`)},
+			[]string{fetch(3, `\Flagged`), fetch(4, `\Flagged`)}, []mailstore.UID{1, 2}},
+		{`UID STORE 1:* +FLAGS (\Flagged)`,
+			[]string{fetch(1, `\Flagged`), fetch(2, `\Flagged`), fetch(3, `\Flagged`), fetch(4, `\Flagged`)},
+			nil, []mailstore.UID{1, 2, 3, 4}},
+		{`STORE 1:4 +FLAGS.SILENT (\Flagged)`, nil, nil, []mailstore.UID{1, 2, 3, 4}},
+		{`STORE 2:3 -FLAGS.SILENT (\Flagged)`, nil, []string{fetch(2, ``), fetch(3, ``)}, []mailstore.UID{1, 4}},
+		{`STORE 1:4 -FLAGS (\Flagged $Work)`, []string{fetch(1, ``), fetch(2, ``), fetch(3, ``), fetch(4, ``)},
+			[]string{fetch(1, ``), fetch(4, ``)}, []mailstore.UID{2, 3}},
+		{`STORE 2 +FLAGS ($Work \Seen)`, []string{fetch(2, `\Seen $Work`)}, []string{fetch(2, `\Seen $Work`)}, []mailstore.UID{1, 3, 4}},
+		{`STORE 1:2 +FLAGS ($work)`, []string{fetch(1, `$work`), fetch(2, `\Seen $Work`)}, []string{fetch(1, `$work`)}, []mailstore.UID{2, 3, 4}},
+		{`STORE 1:4 FLAGS (\Seen)`, []string{fetch(1, `\Seen`), fetch(2, `\Seen`), fetch(3, `\Seen`), fetch(4, `\Seen`)},
+			[]string{fetch(1, `\Seen`), fetch(2, `\Seen`), fetch(3, `\Seen`), fetch(4, `\Seen`)}, nil},
+		{`STORE 3 FLAGS (\Seen)`, []string{fetch(3, `\Seen`)}, nil, []mailstore.UID{1, 2, 3, 4}},
+	}
+	for _, st := range steps {
+		before := modseqs()
+		if got := a.ok("%s", st.cmd); !slices.Equal(got, st.storer) {
+			t.Errorf("%s: storer got %q, want %q", st.cmd, got, st.storer)
+		}
+		if got := a.ok("NOOP"); len(got) != 0 {
+			t.Errorf("%s: storer's NOOP got %q", st.cmd, got)
+		}
+		if got := b.ok("NOOP"); !slices.Equal(got, st.other) {
+			t.Errorf("%s: other session got %q, want %q", st.cmd, got, st.other)
+		}
+		after := modseqs()
+		for uid := mailstore.UID(1); uid <= 4; uid++ {
+			if same := after[uid] == before[uid]; same != slices.Contains(st.unchanged, uid) {
+				t.Errorf("%s: MODSEQ of %d went from %d to %d", st.cmd, uid, before[uid], after[uid])
+			}
+		}
+	}
 }

@@ -52,20 +52,14 @@ type mailboxView struct {
 	expunged map[mailstore.UID]struct{}
 	// flags are new flags of messages in the view, not yet sent.
 	flags map[mailstore.UID][]string
-	// told are flags this session's own STORE (or implicit \Seen) has
-	// already accounted for, until the next flush; see tell.
-	told map[mailstore.UID]toldFlags
+	// told are flags this session's own STOREs (or implicit \Seen) have
+	// already accounted for, oldest first, until the next flush; see tell.
+	told []toldBatch
 	// searchRes is the result saved by SEARCH RETURN (SAVE) (RFC 5182).
 	searchRes []mailstore.UID
 	// gone: the mailbox was deleted; later events no longer concern this
 	// view.
 	gone bool
-}
-
-type toldFlags struct {
-	modseq uint64
-	flags  []string
-	silent bool
 }
 
 // errViewOverflow: the client left more than queueLimit changes unread;
@@ -92,7 +86,6 @@ func openView(ctx context.Context, acct *mailstore.Account, name string, readOnl
 			notify:     make(chan struct{}, 1),
 			expunged:   map[mailstore.UID]struct{}{},
 			flags:      map[mailstore.UID][]string{},
-			told:       map[mailstore.UID]toldFlags{},
 		}
 		v.stopWatch = acct.Watch(v.onEvent)
 		snap, err := acct.Snapshot(ctx, info.ID)
@@ -174,8 +167,14 @@ func (v *mailboxView) absorbLocked() error {
 				v.adds = append(v.adds, e.Message.UID)
 			}
 		case mailstore.FlagsChanged:
-			for i := range e.Messages {
-				v.noteFlags(&e.Messages[i])
+			if v.ownLatest(e.ModSeq) {
+				// The echo of this session's last STORE: every message
+				// in it was told with this MODSEQ or is newer.
+				break
+			}
+			states := e.States()
+			for i := range states {
+				v.noteFlags(&states[i])
 			}
 		case mailstore.Expunged:
 			for _, uid := range e.UIDs {
@@ -260,49 +259,23 @@ func (v *mailboxView) noteExpunge(uid mailstore.UID) {
 	}
 }
 
-func (v *mailboxView) noteFlags(m *mailstore.Message) {
+func (v *mailboxView) noteFlags(m *mailstore.FlagState) {
 	if _, ok := v.index(m.UID); !ok {
 		return // not in the view (new messages are fetched by the client)
 	}
 	if _, gone := v.expunged[m.UID]; gone {
 		return
 	}
-	if t, ok := v.told[m.UID]; ok && m.ModSeq <= t.modseq {
+	if t, silent, ok := v.toldState(m.UID); ok && m.ModSeq <= t.ModSeq {
 		// This session's own STORE produced or already reported a newer
 		// state. After a .SILENT STORE, an older change by someone else
 		// is still news to the client: send the state the STORE left.
-		if t.silent && m.ModSeq < t.modseq {
-			v.flags[m.UID] = t.flags
+		if silent && m.ModSeq < t.ModSeq {
+			v.flags[m.UID] = t.Flags
 		}
 		return
 	}
 	v.flags[m.UID] = m.Flags
-}
-
-// tell records flags this session has just set. The matching FlagsChanged
-// events arrive before SetFlags returns, so they are absorbed by the next
-// flush, which then forgets told. silent: the client was not sent them, so
-// only the messages the call changed are recorded. An unchanged message
-// reports the state someone else left, possibly with a change this client
-// has not heard of yet: recording it would suppress that change's event.
-func (v *mailboxView) tell(msgs []mailstore.FlagResult, silent bool) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for _, m := range msgs {
-		if silent && !m.Changed {
-			continue
-		}
-		v.told[m.UID] = toldFlags{modseq: m.ModSeq, flags: m.Flags, silent: silent}
-		// A change already absorbed but not yet sent is older than this
-		// state: replace it, or drop it when the reply carries the flags.
-		if _, pending := v.flags[m.UID]; pending {
-			if silent {
-				v.flags[m.UID] = m.Flags
-			} else {
-				delete(v.flags, m.UID)
-			}
-		}
-	}
 }
 
 // updateWriter is what flush writes to: imapserver's UpdateWriter.
@@ -320,7 +293,8 @@ func (v *mailboxView) flush(w updateWriter, allowExpunge bool) error {
 	if err := v.absorbLocked(); err != nil {
 		return err
 	}
-	clear(v.told)
+	clear(v.told) // drop the references to the STOREs' results
+	v.told = v.told[:0]
 	if allowExpunge {
 		if err := v.writeExpungesLocked(w.WriteExpunge); err != nil {
 			return err

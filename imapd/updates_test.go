@@ -185,7 +185,7 @@ func TestTwoSessions(t *testing.T) {
 	uid := e.deliver("ann", testMsg("short-lived", "x"))
 	acct := e.account("ann")
 	info, _ := acct.Mailbox(bg, "INBOX")
-	acct.SetFlags(bg, info.ID, []mailstore.UID{uid}, mailstore.FlagsAdd, []string{`\Deleted`})
+	acct.ChangeFlags(bg, info.ID, []mailstore.UID{uid}, mailstore.FlagsAdd, []string{`\Deleted`})
 	acct.Expunge(bg, info.ID, []mailstore.UID{uid})
 	if u := b.ok("NOOP"); len(u) != 0 {
 		t.Errorf("B hears of a message it never saw: %q", u)

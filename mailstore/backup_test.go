@@ -157,7 +157,7 @@ func TestBackupHoldsRemovals(t *testing.T) {
 			return
 		}
 		expunged = true
-		if _, err := ann.SetFlags(ctx, inbox.ID, snap.UIDs, FlagsAdd, []string{FlagDeleted}); err != nil {
+		if _, err := ann.ChangeFlags(ctx, inbox.ID, snap.UIDs, FlagsAdd, []string{FlagDeleted}); err != nil {
 			t.Error(err)
 		}
 		if gone, err := ann.Expunge(ctx, inbox.ID, nil); err != nil || len(gone) != len(snap.UIDs) {

@@ -93,7 +93,7 @@ func TestCheckLiveUnderLoad(t *testing.T) {
 				}
 			}
 			if i%3 == 0 {
-				must(ann.SetFlags(ctx, inbox.ID, uids, FlagsAdd, []string{FlagDeleted}))
+				must(ann.ChangeFlags(ctx, inbox.ID, uids, FlagsAdd, []string{FlagDeleted}))
 				if _, err := ann.Expunge(ctx, inbox.ID, nil); err != nil {
 					t.Error(err)
 					return

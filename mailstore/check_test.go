@@ -79,8 +79,8 @@ func buildCheckFixture(t *testing.T, dir string) *checkFixture {
 		}
 	}
 	info := must(ann.Mailbox(ctx, Inbox))
-	must(ann.SetFlags(ctx, info.ID, []UID{1, 2}, FlagsAdd, []string{FlagSeen, "$Label"}))
-	must(ann.SetFlags(ctx, info.ID, []UID{3}, FlagsAdd, []string{FlagDeleted}))
+	must(ann.ChangeFlags(ctx, info.ID, []UID{1, 2}, FlagsAdd, []string{FlagSeen, "$Label"}))
+	must(ann.ChangeFlags(ctx, info.ID, []UID{3}, FlagsAdd, []string{FlagDeleted}))
 	must(ann.Copy(ctx, info.ID, []UID{1, 2}, "Archive"))
 	must(ann.Expunge(ctx, info.ID, nil))
 	must(bob.Append(ctx, "Sent", strings.NewReader(msg("sent", "by bob")), AppendOptions{Flags: []string{FlagSeen}}))

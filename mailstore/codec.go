@@ -90,6 +90,80 @@ func decodeRecord(b []byte) (record, error) {
 	return r, nil
 }
 
+// recordLoc is where locateRecord found the parts of an encoded record
+// that a flag change rewrites, besides the flag byte b[1].
+type recordLoc struct {
+	modseq    uint64
+	modseqAt  int    // the MODSEQ varint is b[modseqAt:modseqEnd]
+	modseqEnd int    //
+	keywords  uint64 // how many keywords follow the blob name
+}
+
+// locateRecord checks an encoded record as decodeRecord does, up to its
+// keyword count, without building it. ok is false for anything
+// decodeRecord might refuse; a record with keywords is checked only up to
+// the count.
+func locateRecord(b []byte) (loc recordLoc, ok bool) {
+	if len(b) < 2 || b[0] != recordV1 && b[0] != recordVersion {
+		return loc, false
+	}
+	// The dates' values are not needed: their varints are only checked
+	// and skipped, as binary.Varint would check them.
+	i, ok := skipVarint(b, 2) // internal date
+	if ok && b[0] == recordVersion {
+		off, n := binary.Varint(b[i:])
+		ok = n > 0 && off > -maxZoneOffset && off < maxZoneOffset
+		i += max(n, 0)
+	}
+	if ok {
+		i, ok = skipVarint(b, i) // save date
+	}
+	if !ok {
+		return loc, false
+	}
+	size, n := binary.Uvarint(b[i:])
+	if n <= 0 || int64(size) < 0 {
+		return loc, false
+	}
+	i += n
+	loc.modseqAt = i
+	if loc.modseq, n = binary.Uvarint(b[i:]); n <= 0 {
+		return loc, false
+	}
+	i += n
+	loc.modseqEnd = i
+	blob, n := binary.Uvarint(b[i:])
+	if n <= 0 || blob > uint64(len(b)-i-n) {
+		return loc, false
+	}
+	i += n + int(blob)
+	if loc.keywords, n = binary.Uvarint(b[i:]); n <= 0 || loc.keywords > uint64(len(b)-i-n) {
+		return loc, false
+	}
+	return loc, true
+}
+
+// skipVarint returns the index after the varint at b[i:], and false where
+// binary.Uvarint would fail (too short, or more than 64 bits).
+func skipVarint(b []byte, i int) (int, bool) {
+	for j := 0; j < binary.MaxVarintLen64 && i+j < len(b); j++ {
+		if c := b[i+j]; c < 0x80 {
+			return i + j + 1, j < binary.MaxVarintLen64-1 || c <= 1
+		}
+	}
+	return 0, false
+}
+
+// appendPatched appends the encoded record v (located by locateRecord)
+// with its flag bits and MODSEQ replaced.
+func appendPatched(b, v []byte, loc recordLoc, bits flagBits, modseq uint64) []byte {
+	n := len(b)
+	b = append(b, v[:loc.modseqAt]...)
+	b[n+1] = byte(bits)
+	b = binary.AppendUvarint(b, modseq)
+	return append(b, v[loc.modseqEnd:]...)
+}
+
 func (r *record) message(uid UID) Message {
 	return Message{
 		UID:          uid,

@@ -1,6 +1,7 @@
 package mailstore
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -34,6 +35,47 @@ func FuzzRecordRoundTrip(f *testing.F) {
 		if got.bits != r.bits || !got.internal.Equal(r.internal) || !got.saved.Equal(r.saved) ||
 			got.size != r.size || got.modseq != r.modseq || got.blob != r.blob || !slices.Equal(got.keywords, r.keywords) {
 			t.Fatalf("round trip differs:\n got %+v\nwant %+v", got, r)
+		}
+	})
+}
+
+// locateRecord accepts only what decodeRecord accepts (up to the
+// keywords), and finds the same
+// MODSEQ and keyword count; a record patched through it decodes to the
+// same record with the new flags and MODSEQ. Every record decodeRecord
+// accepts is located, so that the fast path of ChangeFlags is taken.
+func FuzzLocateRecord(f *testing.F) {
+	r := record{bits: bitSeen, size: 9, modseq: 3, blob: "b", internal: time.Date(2024, 1, 1, 0, 30, 0, 0, zone(-3600))}
+	f.Add(r.encode(), uint8(bitFlagged), uint64(1<<40))
+	r.keywords = []string{"$a", "b"}
+	f.Add(r.encode(), uint8(0), uint64(0))
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 15}, uint8(1), uint64(200))
+	f.Add([]byte{recordV1, 4, 2, 2, 9, 5, 1, 'x', 0}, uint8(31), uint64(128))
+	f.Fuzz(func(t *testing.T, b []byte, bits uint8, modseq uint64) {
+		want, err := decodeRecord(b)
+		loc, ok := locateRecord(b)
+		if err != nil {
+			// Keywords are checked by decodeRecord only (ChangeFlags
+			// decodes a record that has any).
+			if ok && loc.keywords == 0 {
+				t.Fatalf("located a record decodeRecord refuses (%v): %+v", err, loc)
+			}
+			return
+		}
+		if !ok {
+			t.Fatalf("not located: %+v", want)
+		}
+		if loc.modseq != want.modseq || loc.keywords != uint64(len(want.keywords)) {
+			t.Fatalf("located %+v, decoded %+v", loc, want)
+		}
+		p := appendPatched([]byte("prefix"), b, loc, flagBits(bits), modseq)
+		if string(p[:6]) != "prefix" {
+			t.Fatalf("appendPatched overwrote what it appends to: %q", p[:6])
+		}
+		got, err := decodeRecord(p[6:])
+		want.bits, want.modseq = flagBits(bits), modseq
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("patched record %+v (%v), want %+v", got, err, want)
 		}
 	})
 }

@@ -68,8 +68,8 @@ func TestNoSpaceFaults(t *testing.T) {
 		_, err = a.Copy(ctx, inbox, []UID{1}, "Archive")
 		wantNoSpace("Copy", err, errno)
 		if !bodies { // the rest writes no body
-			_, err = a.SetFlags(ctx, inbox, []UID{1, 2}, FlagsAdd, []string{FlagSeen, FlagDeleted})
-			wantNoSpace("SetFlags", err, errno)
+			_, err = a.ChangeFlags(ctx, inbox, []UID{1, 2}, FlagsAdd, []string{FlagSeen, FlagDeleted})
+			wantNoSpace("ChangeFlags", err, errno)
 			_, err = a.Delete(ctx, inbox, []UID{1})
 			wantNoSpace("Delete", err, errno)
 			wantNoSpace("CreateMailbox", a.CreateMailbox(ctx, "New", ""), errno)
@@ -105,7 +105,7 @@ func TestNoSpaceFaults(t *testing.T) {
 	if _, err := s.Deliver(ctx, "ann", strings.NewReader(msg("six", "kept"))); err != nil {
 		t.Fatalf("Deliver after the disk was freed: %v", err)
 	}
-	must(a.SetFlags(ctx, inbox, []UID{1}, FlagsAdd, []string{FlagFlagged}))
+	must(a.ChangeFlags(ctx, inbox, []UID{1}, FlagsAdd, []string{FlagFlagged}))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -149,10 +149,10 @@ func TestBoltOnFullDisk(t *testing.T) {
 	var boltErr error
 	for i := 0; i < 200 && boltErr == nil; i++ {
 		kws = append(kws, fmt.Sprintf("$k%03d%s", i, strings.Repeat("x", 200)))
-		_, boltErr = a.SetFlags(ctx, inbox, uids, FlagsReplace, kws)
+		_, boltErr = a.ChangeFlags(ctx, inbox, uids, FlagsReplace, kws)
 	}
 	if !errors.Is(boltErr, ErrNoSpace) {
-		t.Fatalf("SetFlags with growing records on a full disk: %v, want ErrNoSpace", boltErr)
+		t.Fatalf("ChangeFlags with growing records on a full disk: %v, want ErrNoSpace", boltErr)
 	}
 	t.Logf("bbolt commit failed after %d keywords: %v", len(kws), boltErr)
 	// Reads still work, and what the failed commit wrote is not visible.
@@ -182,8 +182,8 @@ func TestBoltOnFullDisk(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.SetFlags(ctx, inbox, uids, FlagsReplace, []string{FlagSeen}); err != nil {
-		t.Fatalf("SetFlags after space came back: %v", err)
+	if _, err := a.ChangeFlags(ctx, inbox, uids, FlagsReplace, []string{FlagSeen}); err != nil {
+		t.Fatalf("ChangeFlags after space came back: %v", err)
 	}
 	res, err := s.Deliver(ctx, "ann", strings.NewReader(msg("back", "space is back")))
 	if err != nil {

@@ -127,7 +127,7 @@ func TestWritesReturnWhenAccountCloses(t *testing.T) {
 							case 0:
 								_, err = a.Append(ctx, Inbox, strings.NewReader(msg(fmt.Sprint(w, i), "body")), AppendOptions{})
 							case 1:
-								_, err = a.SetFlags(ctx, res.Mailbox, []UID{res.Message.UID}, FlagsAdd, []string{`\Seen`})
+								_, err = a.ChangeFlags(ctx, res.Mailbox, []UID{res.Message.UID}, FlagsAdd, []string{`\Seen`})
 							case 2:
 								err = a.CreateMailbox(ctx, fmt.Sprintf("m%d-%d", w, i), "")
 							case 3:

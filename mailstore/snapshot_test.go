@@ -66,7 +66,7 @@ func TestSnapshotCache(t *testing.T) {
 	fillInbox(t, a, 3)
 	check("appended")
 	uids := walkUIDs(t, a, inbox.ID)
-	must(a.SetFlags(ctx, inbox.ID, uids[10:20], FlagsAdd, []string{FlagDeleted}))
+	must(a.ChangeFlags(ctx, inbox.ID, uids[10:20], FlagsAdd, []string{FlagDeleted}))
 	check("flagged")
 	must(a.Expunge(ctx, inbox.ID, nil))
 	check("expunged")
@@ -107,12 +107,12 @@ func TestFirstUnseen(t *testing.T) {
 		{"back half", []int{5, 6}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			must(a.SetFlags(ctx, inbox.ID, uids, FlagsAdd, []string{FlagSeen}))
+			must(a.ChangeFlags(ctx, inbox.ID, uids, FlagsAdd, []string{FlagSeen}))
 			var un []UID
 			for _, i := range tc.unseen {
 				un = append(un, uids[i])
 			}
-			must(a.SetFlags(ctx, inbox.ID, un, FlagsRemove, []string{FlagSeen}))
+			must(a.ChangeFlags(ctx, inbox.ID, un, FlagsRemove, []string{FlagSeen}))
 			uid, ok, err := a.FirstUnseen(ctx, inbox.ID)
 			if err != nil {
 				t.Fatal(err)

@@ -289,7 +289,7 @@ func TestQuota(t *testing.T) {
 		t.Fatalf("copy over quota: %v", err)
 	}
 	// Expunging frees space.
-	a.SetFlags(ctx, inbox.ID, []UID{1}, FlagsAdd, []string{FlagDeleted})
+	a.ChangeFlags(ctx, inbox.ID, []UID{1}, FlagsAdd, []string{FlagDeleted})
 	if _, err := a.Expunge(ctx, inbox.ID, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -327,24 +327,24 @@ func TestFlagsExpungeCopyMove(t *testing.T) {
 	if inbox.Unseen != 5 {
 		t.Fatalf("unseen %d", inbox.Unseen)
 	}
-	ms, err := a.SetFlags(ctx, inbox.ID, []UID{1, 2, 99}, FlagsAdd, []string{`\Seen`, "Work"})
+	ms, err := a.ChangeFlags(ctx, inbox.ID, []UID{1, 2, 99}, FlagsAdd, []string{`\Seen`, "Work"})
 	if err != nil || len(ms) != 2 || !ms[0].HasFlag("work") {
 		t.Fatalf("set flags: %v %+v", err, ms)
 	}
-	ms, _ = a.SetFlags(ctx, inbox.ID, []UID{1}, FlagsRemove, []string{"WORK"})
+	ms, _ = a.ChangeFlags(ctx, inbox.ID, []UID{1}, FlagsRemove, []string{"WORK"})
 	if ms[0].HasFlag("work") || !ms[0].HasFlag(`\seen`) {
 		t.Fatalf("remove keyword: %v", ms[0].Flags)
 	}
-	ms, _ = a.SetFlags(ctx, inbox.ID, []UID{2}, FlagsReplace, []string{`\Flagged`})
+	ms, _ = a.ChangeFlags(ctx, inbox.ID, []UID{2}, FlagsReplace, []string{`\Flagged`})
 	if !slices.Equal(ms[0].Flags, []string{`\Flagged`}) {
 		t.Fatalf("replace: %v", ms[0].Flags)
 	}
 	// Changed tells apart the messages the call changed.
-	ms, _ = a.SetFlags(ctx, inbox.ID, []UID{1, 2}, FlagsAdd, []string{`\Flagged`})
+	ms, _ = a.ChangeFlags(ctx, inbox.ID, []UID{1, 2}, FlagsAdd, []string{`\Flagged`})
 	if len(ms) != 2 || !ms[0].Changed || ms[1].Changed {
 		t.Fatalf("changed: %+v", ms)
 	}
-	ms, _ = a.SetFlags(ctx, inbox.ID, []UID{1, 2}, FlagsRemove, []string{`\Flagged`})
+	ms, _ = a.ChangeFlags(ctx, inbox.ID, []UID{1, 2}, FlagsRemove, []string{`\Flagged`})
 	if !ms[0].Changed || !ms[1].Changed || ms[0].HasFlag(`\Flagged`) {
 		t.Fatalf("changed after remove: %+v", ms)
 	}
@@ -365,7 +365,7 @@ func TestFlagsExpungeCopyMove(t *testing.T) {
 	if !slices.Equal(snap.UIDs, []UID{1, 2, 3}) {
 		t.Fatalf("inbox after move %v", snap.UIDs)
 	}
-	a.SetFlags(ctx, inbox.ID, []UID{1, 3}, FlagsAdd, []string{FlagDeleted})
+	a.ChangeFlags(ctx, inbox.ID, []UID{1, 3}, FlagsAdd, []string{FlagDeleted})
 	gone, err := a.Expunge(ctx, inbox.ID, []UID{3})
 	if err != nil || !slices.Equal(gone, []UID{3}) {
 		t.Fatalf("uid expunge %v %v", gone, err)

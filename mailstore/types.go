@@ -156,7 +156,8 @@ func joinFlags(bits flagBits, kws []string) []string {
 	return append(out, kws...)
 }
 
-// FlagOp says how SetFlags combines the given flags with the current ones.
+// FlagOp says how ChangeFlags (and SetFlags) combine the given flags with
+// the current ones.
 type FlagOp int
 
 const (

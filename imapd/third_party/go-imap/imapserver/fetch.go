@@ -365,6 +365,29 @@ func (cmd *FetchWriter) CreateMessage(seqNum uint32) *FetchResponseWriter {
 	return &r.rw
 }
 
+// WriteRawResponses writes whole FETCH responses the caller has encoded
+// itself, each `* n FETCH (...)` and CRLF, in one write to the
+// connection's buffer (Sealpost patch: a backend answering STORE 1:* on
+// 10k messages hands over a few dozen buffers instead of opening a
+// response writer per message). The caller is responsible for their
+// syntax and sequence numbers. No response may be open (see
+// CreateMessage).
+func (cmd *FetchWriter) WriteRawResponses(responses []byte) error {
+	r := cmd.reuse
+	if r == nil {
+		r = &fetchReuse{quotedUTF8: cmd.conn.quotedUTF8()}
+		cmd.reuse = r
+	}
+	r.enc.Encoder = &r.wire
+	r.enc.init(cmd.conn, cmd.batch, r.quotedUTF8)
+	err := r.enc.Raw(responses).Err()
+	if err == nil && !cmd.batch {
+		err = cmd.conn.bw.Flush()
+	}
+	r.enc.end()
+	return err
+}
+
 // FetchResponseWriter writes a single FETCH response for a message.
 type FetchResponseWriter struct {
 	enc     *responseEncoder

@@ -108,6 +108,12 @@ func (enc *Encoder) Raw(b []byte) *Encoder {
 	return enc.writeBytes(b)
 }
 
+// Err returns the first error the encoder met, without writing or
+// flushing anything (Sealpost patch: for Raw data that ends its own lines).
+func (enc *Encoder) Err() error {
+	return enc.err
+}
+
 func (enc *Encoder) Atom(s string) *Encoder {
 	return enc.writeString(s)
 }
