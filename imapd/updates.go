@@ -172,7 +172,7 @@ func (v *mailboxView) absorbLocked() error {
 				// in it was told with this MODSEQ or is newer.
 				break
 			}
-			states := e.States()
+			states := e.Changes
 			for i := range states {
 				v.noteFlags(&states[i])
 			}

@@ -135,6 +135,20 @@ func (s *Server) tryStart() error {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	// The control socket comes after the mail ports; "ready" after it.
+	for !strings.Contains(s.log.String(), "sealpost ready") {
+		select {
+		case <-s.exited:
+			return fmt.Errorf("sealpost serve exited:\n%s", s.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.cmd.Process.Kill()
+			<-s.exited
+			return fmt.Errorf("sealpost did not get ready:\n%s", s.log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return nil
 }
 

@@ -99,7 +99,7 @@ func TestInlineBodyLifecycle(t *testing.T) {
 	if inlineCount(t, a) != 2 {
 		t.Fatalf("after COPY: %d inline bodies, want 2", inlineCount(t, a))
 	}
-	must(a.SetFlags(ctx, inbox.ID, []UID{res.Message.UID}, FlagsAdd, []string{FlagDeleted}))
+	must(a.ChangeFlags(ctx, inbox.ID, []UID{res.Message.UID}, FlagsAdd, []string{FlagDeleted}))
 	must(a.Expunge(ctx, inbox.ID, nil))
 	if inlineCount(t, a) != 1 {
 		t.Fatalf("after EXPUNGE: %d inline bodies, want 1", inlineCount(t, a))

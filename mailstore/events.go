@@ -20,30 +20,15 @@ type MessageAdded struct {
 	Message Message
 }
 
-// FlagsChanged: these messages' flags changed. ChangeFlags lists them in
-// Changes, each with its new flags and MODSEQ, and sets ModSeq, the MODSEQ
-// they share (that of the write that changed them); SetFlags lists them in
-// Messages instead, records with the new flags. Use States to read either.
-// The slices are shared: never change them.
+// FlagsChanged: these messages' flags changed (ChangeFlags). Changes has
+// each with its new flags and MODSEQ; ModSeq is the MODSEQ they share
+// (that of the write that changed them). The slice is shared: never
+// change it.
 type FlagsChanged struct {
 	seq
-	Mailbox  MailboxID
-	ModSeq   uint64
-	Changes  []FlagState
-	Messages []Message
-}
-
-// States returns the changed messages' UIDs, flags and MODSEQs, from
-// whichever list the event has.
-func (e *FlagsChanged) States() []FlagState {
-	if e.Changes != nil || e.Messages == nil {
-		return e.Changes
-	}
-	out := make([]FlagState, len(e.Messages))
-	for i, m := range e.Messages {
-		out[i] = FlagState{UID: m.UID, Flags: m.Flags, ModSeq: m.ModSeq, Changed: true}
-	}
-	return out
+	Mailbox MailboxID
+	ModSeq  uint64
+	Changes []FlagState
 }
 
 // Expunged: these messages were removed (expunge, move out, POP3 delete).

@@ -26,7 +26,7 @@ func (f *FlagState) HasFlag(flag string) bool {
 // produce no event and are reported with Changed false. The FlagsChanged
 // event lists the changed ones in Changes.
 //
-// It is SetFlags for a whole mailbox at a time (IMAP STORE 1:*): one
+// It serves a whole mailbox at a time (IMAP STORE 1:*): one
 // cursor walks the records and rewrites them in place, and a record whose
 // keywords stay the same is patched, its flag byte and MODSEQ, instead of
 // being decoded and encoded again.

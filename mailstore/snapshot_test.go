@@ -1,7 +1,6 @@
 package mailstore
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -130,37 +129,3 @@ func TestFirstUnseen(t *testing.T) {
 	}
 }
 
-// TestSetFlagsOrderAndDuplicates: results follow the order of uids, a UID
-// named twice changes (and counts) once, missing UIDs are skipped.
-func TestSetFlagsOrderAndDuplicates(t *testing.T) {
-	s := openTest(t, "")
-	a := quickUser(t, s, "ann")
-	fillInbox(t, a, 4)
-	inbox := must(a.Mailbox(ctx, Inbox))
-	u := walkUIDs(t, a, inbox.ID)
-	res := must(a.SetFlags(ctx, inbox.ID, []UID{u[2], u[0], 999, u[2], u[1]}, FlagsAdd, []string{FlagSeen}))
-	var got []string
-	for _, r := range res {
-		got = append(got, fmt.Sprintf("%d:%v:%v", r.UID, r.Changed, r.Flags))
-	}
-	want := []string{
-		fmt.Sprintf("%d:true:[\\Seen]", u[2]), fmt.Sprintf("%d:true:[\\Seen]", u[0]),
-		fmt.Sprintf("%d:false:[\\Seen]", u[2]), fmt.Sprintf("%d:true:[\\Seen]", u[1]),
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("results %v, want %v", got, want)
-	}
-	if info := must(a.Mailbox(ctx, Inbox)); info.Unseen != 1 {
-		t.Fatalf("unseen %d, want 1", info.Unseen)
-	}
-	var seen []UID
-	a.Fetch(ctx, inbox.ID, nil, FetchWant{}, func(m *MessageMeta) error {
-		if m.HasFlag(FlagSeen) {
-			seen = append(seen, m.UID)
-		}
-		return nil
-	})
-	if !slices.Equal(seen, u[:3]) {
-		t.Fatalf("seen %v, want %v", seen, u[:3])
-	}
-}

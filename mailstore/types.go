@@ -156,7 +156,7 @@ func joinFlags(bits flagBits, kws []string) []string {
 	return append(out, kws...)
 }
 
-// FlagOp says how ChangeFlags (and SetFlags) combine the given flags with
+// FlagOp says how ChangeFlags combines the given flags with
 // the current ones.
 type FlagOp int
 
