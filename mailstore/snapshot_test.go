@@ -128,4 +128,3 @@ func TestFirstUnseen(t *testing.T) {
 		})
 	}
 }
-
