@@ -159,6 +159,10 @@ func connsRun(ctx context.Context, b *bench, t *target) error {
 	if err != nil {
 		return err
 	}
+	anon0, err := t.anon()
+	if err != nil {
+		return err
+	}
 	var (
 		mu       sync.Mutex
 		conns    = make([]net.Conn, 0, o.conns)
@@ -226,6 +230,10 @@ func connsRun(ctx context.Context, b *bench, t *target) error {
 	if err != nil {
 		return err
 	}
+	anon1, err := t.anon()
+	if err != nil {
+		return err
+	}
 	n := len(conns)
 	b.logf("conns %s: %d/%d open in %s (%d failed); RSS %.1f -> %.1f MB over %d -> %d processes",
 		t.name, n, o.conns, setup.Round(time.Millisecond), failures.Load(), float64(rss0)/mb, float64(rss1)/mb, procs0, procs1)
@@ -236,9 +244,12 @@ func connsRun(ctx context.Context, b *bench, t *target) error {
 	b.res.add("conns", name+": server RSS with conns, at once", "MB", false, t.name, float64(rssNow)/mb)
 	b.res.add("conns", name+": server RSS with conns, settled", "MB", false, t.name, float64(rss1)/mb)
 	b.res.add("conns", name+": server PSS with conns, settled", "MB", false, t.name, float64(pss1)/mb)
+	b.res.add("conns", name+": anonymous RSS idle", "MB", false, t.name, float64(anon0)/mb)
+	b.res.add("conns", name+": anonymous RSS with conns, settled", "MB", false, t.name, float64(anon1)/mb)
 	if n > 0 {
 		b.res.add("conns", name+": RSS per conn, settled", "KB", false, t.name, float64(rss1-rss0)/1024/float64(n))
 		b.res.add("conns", name+": PSS per conn, settled", "KB", false, t.name, float64(pss1-pss0)/1024/float64(n))
+		b.res.add("conns", name+": anonymous RSS per conn, settled", "KB", false, t.name, float64(anon1-anon0)/1024/float64(n))
 	}
 	if procs1 != procs0 {
 		b.res.note("conns on %s: %d server processes idle, %d with the connections", t.name, procs0, procs1)

@@ -164,6 +164,30 @@ func (t *target) processes() []int {
 	return t.lastPIDs
 }
 
+// anon sums RssAnon over the server's processes: heap and stacks, without
+// the file pages a process has mapped (Sealpost maps its bbolt files, so
+// its RSS grows with the mail it has read; those pages are page cache the
+// kernel takes back at will, and Dovecot's reads land there unmapped).
+func (t *target) anon() (int64, error) {
+	var sum int64
+	for _, pid := range t.processes() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			continue // exited meanwhile
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+				n, err := parseKB(v)
+				if err != nil {
+					return 0, fmt.Errorf("RssAnon: %w", err)
+				}
+				sum += n
+			}
+		}
+	}
+	return sum, nil
+}
+
 // procStatus reads VmRSS and VmHWM (peak RSS) of pid in bytes.
 func procStatus(pid int) (rss, hwm int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
