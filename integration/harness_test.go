@@ -115,13 +115,9 @@ func (s *Server) tryStart() error {
 	s.exited = make(chan struct{})
 	go func() { s.cmd.Wait(); close(s.exited) }()
 	deadline := time.Now().Add(20 * time.Second)
-	for _, a := range []string{s.LMTP, s.IMAP, s.IMAPS, s.POP3, s.POP3S} {
-		for {
-			c, err := net.DialTimeout("tcp", a, time.Second)
-			if err == nil {
-				c.Close()
-				break
-			}
+	// until polls ok until it holds, the server dies or the deadline passes.
+	until := func(what string, ok func() bool) error {
+		for !ok() {
 			select {
 			case <-s.exited:
 				return fmt.Errorf("sealpost serve exited:\n%s", s.log.String())
@@ -130,26 +126,26 @@ func (s *Server) tryStart() error {
 			if time.Now().After(deadline) {
 				s.cmd.Process.Kill()
 				<-s.exited
-				return fmt.Errorf("sealpost did not listen on %s:\n%s", a, s.log.String())
+				return fmt.Errorf("sealpost did not %s:\n%s", what, s.log.String())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+		return nil
+	}
+	for _, a := range []string{s.LMTP, s.IMAP, s.IMAPS, s.POP3, s.POP3S} {
+		err := until("listen on "+a, func() bool {
+			c, err := net.DialTimeout("tcp", a, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 	// The control socket comes after the mail ports; "ready" after it.
-	for !strings.Contains(s.log.String(), "sealpost ready") {
-		select {
-		case <-s.exited:
-			return fmt.Errorf("sealpost serve exited:\n%s", s.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			s.cmd.Process.Kill()
-			<-s.exited
-			return fmt.Errorf("sealpost did not get ready:\n%s", s.log.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return nil
+	return until("get ready", func() bool { return strings.Contains(s.log.String(), "sealpost ready") })
 }
 
 // Stop ends the server gracefully (SIGTERM); it is safe to call twice.
